@@ -1,0 +1,107 @@
+/* The cache: view listings with their fetch time, job renders by id, the
+ * freshness rules, LRU eviction by bytes, and single-flight fetching.
+ *
+ * Every job id ever seen gets one small entry that lives as long as the
+ * mount: it gives the job its stable inode number (entry->seq) and keeps the
+ * sizes and times that `ls -l` needs even when the rendered files were
+ * evicted to stay under cache_size. Renders are shared by every view the job
+ * appears in. One mutex guards it all and is never held across the network;
+ * a fetch in progress is marked, and others wanting the same data wait for it.
+ */
+#ifndef SCRAPEFS_CACHE_H
+#define SCRAPEFS_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "job.h"
+#include "lister.h"
+
+/* Views: all jobs, then one per status in job_status order. */
+enum { VIEW_ALL = 0, VIEW_STATUS0 = 1, VIEW_COUNT = 1 + JOB_NSTATUS };
+
+struct job_meta {
+    size_t size[JOB_NFILES];
+    time_t mtime;
+    bool final;
+};
+
+struct entry; /* opaque outside cache.c */
+
+struct cache_config {
+    int ttl_s;
+    int timeout_s;
+    size_t cap_bytes;
+};
+
+struct cache_stats {
+    uint64_t hits, misses, evictions;
+    size_t bytes, cap_bytes, entries, renders;
+    struct {
+        bool fetched;
+        double age_s;
+        size_t jobs;
+        long total;
+        int last_err;
+    } views[VIEW_COUNT];
+    char last_error[256];
+    time_t last_error_at;
+};
+
+struct cache;
+
+/* The cache borrows the lister (and through it the HTTP client). */
+int cache_new(const struct cache_config *cfg, const struct lister *l, struct cache **out);
+void cache_free(struct cache *c);
+
+/* A snapshot of a view for one opendir: the entries in list order. */
+struct view_snap {
+    struct entry **items; /* owned by the snapshot; entries are not */
+    size_t n;
+    uint64_t gen;         /* changes whenever the view's membership changes */
+    time_t mtime;         /* when it last changed: the directory's st_mtime */
+};
+
+/* Makes view v fresh (fetching when stale; a failed refresh serves the last
+ * good listing) and snapshots it. Returns 0 or a negative errno when the
+ * view was never fetched and cannot be. */
+int cache_view_snapshot(struct cache *c, int v, struct view_snap *out);
+void view_snap_free(struct view_snap *s);
+
+/* Directory attributes of a view without fetching: mtime and whether it was
+ * ever listed, and the seconds its listing stays fresh (0 when stale). */
+void cache_view_info(struct cache *c, int v, time_t *mtime, double *fresh_s);
+
+/* Resolves a file name in a view. In VIEW_ALL an id that is not listed costs
+ * one detail request (a 404 is remembered for ttl); in a status view only
+ * the listing counts. Returns 0 with the entry and its metadata, or -ENOENT,
+ * -EACCES, -EIO. *fresh_s gets how long the answer may be cached. */
+int cache_lookup(struct cache *c, int v, const char *name, struct entry **out,
+                 struct job_meta *meta, double *fresh_s);
+
+/* The entry with this sequence number, or NULL. */
+struct entry *cache_entry_by_seq(struct cache *c, uint64_t seq);
+uint64_t cache_entry_seq(const struct entry *e);
+/* Writes the entry's file name (NAME_MAX_BYTES + 1 bytes); returns its
+ * length or a negative errno. */
+int cache_entry_name(const struct entry *e, char *out);
+/* Metadata as cached, without any fetch (for readdirplus after a refresh). */
+void cache_entry_peek(struct cache *c, struct entry *e, struct job_meta *meta, double *fresh_s);
+/* True when entry e is listed in view v right now (for stale inodes). */
+bool cache_entry_in_view(struct cache *c, const struct entry *e, int v);
+
+/* Metadata of a job, refreshed with one detail request when the job is
+ * unfinished and older than ttl. *fresh_s as above. */
+int cache_entry_meta(struct cache *c, struct entry *e, struct job_meta *meta, double *fresh_s);
+
+/* A reference to the job's current render (fetched when evicted or stale). */
+int cache_job_get(struct cache *c, struct entry *e, struct job **out);
+
+/* Marks every listing and unfinished job stale. */
+void cache_expire_all(struct cache *c);
+
+void cache_get_stats(struct cache *c, struct cache_stats *out);
+
+#endif

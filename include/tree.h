@@ -1,0 +1,65 @@
+/* The tree: which node an inode number is, and the fixed part of the tree as
+ * a declarative table.
+ *
+ * Inode numbers are computed, not allocated: a job's nodes are derived from
+ * its cache entry's sequence number (stable for the life of the mount), the
+ * view its directory sits in, and which file it is. So any inode the kernel
+ * still holds can always be decoded, and FORGET needs no bookkeeping.
+ *
+ *   1..31                      fixed nodes (the table below)
+ *   1<<62 | seq<<5 | slot<<2 | k  a job's directory (k = 0) or file k-1 in the
+ *                              directory of view `slot` (jobs/ or a status dir)
+ */
+#ifndef SCRAPEFS_TREE_H
+#define SCRAPEFS_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum node_kind {
+    NK_NONE,
+    NK_ROOT,
+    NK_JOBS,      /* jobs/: the all-jobs view plus the fixed subdirectories */
+    NK_BYSTATUS,
+    NK_STATUS,    /* jobs/by-status/<status>/: one view */
+    NK_CTL,       /* .scrapefs/ */
+    NK_STATS,
+    NK_REFRESH,
+    NK_JOBDIR,
+    NK_JOBFILE,
+};
+
+struct node {
+    enum node_kind kind;
+    int view;      /* NK_JOBS, NK_STATUS, NK_JOBDIR, NK_JOBFILE: the view (cache.h) */
+    int file;      /* NK_JOBFILE: enum job_file */
+    uint64_t seq;  /* NK_JOBDIR, NK_JOBFILE: the cache entry */
+};
+
+#define INO_ROOT 1
+
+/* A fixed node: its inode, name, parent, and kind. */
+struct tree_fixed {
+    uint64_t ino;
+    uint64_t parent;
+    const char *name;
+    enum node_kind kind;
+    int view;
+};
+
+extern const struct tree_fixed tree_fixed_nodes[];
+extern const size_t tree_fixed_count;
+
+/* Decodes an inode number; false when it names nothing. */
+bool tree_decode(uint64_t ino, struct node *out);
+uint64_t tree_ino(const struct node *n);
+
+/* The fixed child `name` of fixed directory `parent`, or NULL. */
+const struct tree_fixed *tree_fixed_child(uint64_t parent, const char *name);
+
+/* True for directories whose children come from a view listing. */
+bool tree_is_listing(const struct node *n);
+bool tree_is_dir(const struct node *n);
+
+#endif

@@ -1,0 +1,615 @@
+#include "cache.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idmap.h"
+#include "log.h"
+
+/* After a failed refresh the stale listing is served for this long before
+ * the next attempt, so an outage costs one wait, not one per operation. */
+#define RETRY_AFTER_FAILURE_MS 2000
+
+struct entry {
+    uint64_t seq;
+    char *id;            /* owned; the byid key */
+    size_t id_len;
+    struct job *job;     /* one reference, or NULL when evicted */
+    struct job_meta meta;
+    int64_t fetched_ms;  /* when the job's data last came in */
+    uint8_t in_view;     /* bit v: listed in view v */
+    bool fetching;
+    struct entry *prev, *next; /* LRU, only while job != NULL; head = newest */
+};
+
+struct view {
+    struct entry **items;
+    size_t n;
+    long total;
+    int64_t fetched_ms;  /* 0: never */
+    int64_t valid_until; /* fresh until (monotonic ms) */
+    bool fetching;
+    uint64_t gen;
+    time_t mtime;
+    int last_err;
+};
+
+struct neg {
+    int64_t until;
+    size_t len;
+    char id[];
+};
+
+struct cache {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* a fetch finished */
+    struct lister lister;
+    int64_t ttl_ms, timeout_ms;
+    size_t cap_bytes, bytes;
+    struct idmap byid;
+    struct entry **byseq;
+    size_t nentries, capentries;
+    struct view views[VIEW_COUNT];
+    struct idmap negative;
+    struct entry *lru_head, *lru_tail;
+    size_t renders;
+    uint64_t hits, misses, evictions;
+    char last_error[256];
+    time_t last_error_at;
+};
+
+static const char *view_name(int v)
+{
+    return v == VIEW_ALL ? "all" : job_status_names[v - VIEW_STATUS0];
+}
+
+static void note_error(struct cache *c, const char *what, const char *msg)
+{
+    snprintf(c->last_error, sizeof c->last_error, "%s: %s", what, msg);
+    c->last_error_at = time(NULL);
+}
+
+int cache_new(const struct cache_config *cfg, const struct lister *l, struct cache **out)
+{
+    struct cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->lister = *l;
+    c->ttl_ms = (int64_t)cfg->ttl_s * 1000;
+    c->timeout_ms = (int64_t)cfg->timeout_s * 1000;
+    c->cap_bytes = cfg->cap_bytes;
+    time_t now = time(NULL);
+    for (int v = 0; v < VIEW_COUNT; v++)
+        c->views[v].mtime = now;
+    *out = c;
+    return 0;
+}
+
+void cache_free(struct cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nentries; i++) {
+        job_unref(c->byseq[i]->job);
+        free(c->byseq[i]->id);
+        free(c->byseq[i]);
+    }
+    free(c->byseq);
+    for (int v = 0; v < VIEW_COUNT; v++)
+        free(c->views[v].items);
+    for (size_t i = 0; i < c->negative.cap; i++)
+        if (c->negative.slots[i].hash)
+            free(c->negative.slots[i].val);
+    idmap_free(&c->negative);
+    idmap_free(&c->byid);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* ---- LRU and memory (lock held) ---- */
+
+static void lru_unlink(struct cache *c, struct entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        c->lru_head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        c->lru_tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_push(struct cache *c, struct entry *e)
+{
+    e->prev = NULL;
+    e->next = c->lru_head;
+    if (c->lru_head)
+        c->lru_head->prev = e;
+    c->lru_head = e;
+    if (!c->lru_tail)
+        c->lru_tail = e;
+}
+
+static void lru_touch(struct cache *c, struct entry *e)
+{
+    if (e->job && c->lru_head != e) {
+        lru_unlink(c, e);
+        lru_push(c, e);
+    }
+}
+
+static void drop_render(struct cache *c, struct entry *e)
+{
+    if (!e->job)
+        return;
+    lru_unlink(c, e);
+    c->bytes -= e->job->bytes;
+    c->renders--;
+    job_unref(e->job);
+    e->job = NULL;
+}
+
+static void evict(struct cache *c)
+{
+    while (c->bytes > c->cap_bytes && c->lru_tail) {
+        drop_render(c, c->lru_tail);
+        c->evictions++;
+    }
+}
+
+/* Installs a new render (taking the caller's reference). */
+static void set_job(struct cache *c, struct entry *e, struct job *j, int64_t now)
+{
+    drop_render(c, e);
+    e->job = j;
+    e->fetched_ms = now;
+    for (int f = 0; f < JOB_NFILES; f++)
+        e->meta.size[f] = j->size[f];
+    e->meta.mtime = j->mtime;
+    e->meta.final = j->final;
+    c->bytes += j->bytes;
+    c->renders++;
+    lru_push(c, e);
+}
+
+static struct entry *entry_get(struct cache *c, const char *id, size_t len, bool create)
+{
+    struct entry *e = idmap_get(&c->byid, id, len);
+    if (e || !create)
+        return e;
+    if (c->nentries == c->capentries) {
+        size_t cap = c->capentries ? c->capentries * 2 : 1024;
+        struct entry **n = realloc(c->byseq, cap * sizeof *n);
+        if (!n)
+            return NULL;
+        c->byseq = n;
+        c->capentries = cap;
+    }
+    e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->id = malloc(len + 1);
+    if (!e->id) {
+        free(e);
+        return NULL;
+    }
+    memcpy(e->id, id, len);
+    e->id[len] = '\0';
+    e->id_len = len;
+    if (idmap_put(&c->byid, e->id, len, e)) {
+        free(e->id);
+        free(e);
+        return NULL;
+    }
+    c->byseq[c->nentries++] = e;
+    e->seq = c->nentries; /* 1-based: 0 never names an entry */
+    return e;
+}
+
+static bool job_fresh(const struct cache *c, const struct entry *e, int64_t now)
+{
+    return e->meta.final || now - e->fetched_ms < c->ttl_ms;
+}
+
+static double fresh_left(const struct cache *c, const struct entry *e, int64_t now)
+{
+    if (e->meta.final)
+        return 86400.0;
+    double left = (double)(e->fetched_ms + c->ttl_ms - now) / 1000.0;
+    return left > 0 ? left : 0;
+}
+
+/* ---- views ---- */
+
+/* Installs a fetched listing as view v (lock held). */
+static int install_view(struct cache *c, int v, struct listing *ls, int64_t now)
+{
+    struct view *vw = &c->views[v];
+    uint8_t bit = (uint8_t)(1u << v);
+    struct entry **items = malloc((ls->n ? ls->n : 1) * sizeof *items);
+    if (!items)
+        return -ENOMEM;
+    size_t kept = 0, n = 0;
+    for (size_t i = 0; i < ls->n; i++) {
+        struct job *j = ls->jobs[i];
+        struct entry *e = entry_get(c, j->id, j->id_len, true);
+        if (!e)
+            continue; /* out of memory for one entry: it is left out */
+        ls->jobs[i] = NULL;
+        set_job(c, e, j, now);
+        if (e->in_view & bit)
+            kept++;
+        items[n++] = e;
+    }
+    bool changed = kept != vw->n || n != vw->n;
+    for (size_t i = 0; i < vw->n; i++)
+        vw->items[i]->in_view &= (uint8_t)~bit;
+    for (size_t i = 0; i < n; i++)
+        items[i]->in_view |= bit;
+    free(vw->items);
+    vw->items = items;
+    vw->n = n;
+    vw->total = ls->total;
+    if (changed || !vw->fetched_ms) {
+        vw->gen++;
+        vw->mtime = time(NULL);
+    }
+    vw->fetched_ms = now;
+    vw->valid_until = now + c->ttl_ms;
+    vw->last_err = 0;
+    evict(c);
+    return 0;
+}
+
+/* Makes view v fresh (lock held; dropped while fetching). */
+static int refresh_view(struct cache *c, int v)
+{
+    struct view *vw = &c->views[v];
+    for (;;) {
+        int64_t now = http_now_ms();
+        if (vw->fetched_ms && now < vw->valid_until) {
+            c->hits++;
+            return 0;
+        }
+        if (!vw->fetching)
+            break;
+        pthread_cond_wait(&c->cv, &c->mu);
+    }
+    c->misses++;
+    vw->fetching = true;
+    pthread_mutex_unlock(&c->mu);
+
+    struct listing ls;
+    char err[256] = "";
+    int64_t start = http_now_ms();
+    int rc = lister_fetch_view(&c->lister, v == VIEW_ALL ? NULL : view_name(v),
+                               start + c->timeout_ms, time(NULL), &ls, err, sizeof err);
+
+    pthread_mutex_lock(&c->mu);
+    vw->fetching = false;
+    if (rc == 0) {
+        log_debug("listing %s: %zu jobs in %d calls, %lld ms", view_name(v), ls.n, ls.pages,
+                  (long long)(http_now_ms() - start));
+        rc = install_view(c, v, &ls, http_now_ms());
+        listing_free(&ls);
+    } else {
+        char what[64];
+        snprintf(what, sizeof what, "listing %s", view_name(v));
+        note_error(c, what, err);
+        if (rc == -EACCES)
+            log_error("API key rejected: %s: %s", what, err);
+        else if (vw->fetched_ms)
+            log_warn("%s: refresh failed, serving the listing from %lld s ago: %s", what,
+                     (long long)((http_now_ms() - vw->fetched_ms) / 1000), err);
+        else
+            log_warn("%s failed: %s", what, err);
+        vw->last_err = rc;
+        if (vw->fetched_ms) {
+            vw->valid_until = http_now_ms() + (c->ttl_ms < RETRY_AFTER_FAILURE_MS ? c->ttl_ms : RETRY_AFTER_FAILURE_MS);
+            rc = 0; /* stale-if-error */
+        }
+    }
+    pthread_cond_broadcast(&c->cv);
+    return rc;
+}
+
+int cache_view_snapshot(struct cache *c, int v, struct view_snap *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&c->mu);
+    int rc = refresh_view(c, v);
+    if (rc == 0) {
+        struct view *vw = &c->views[v];
+        out->items = malloc((vw->n ? vw->n : 1) * sizeof *out->items);
+        if (!out->items) {
+            rc = -ENOMEM;
+        } else {
+            memcpy(out->items, vw->items, vw->n * sizeof *out->items);
+            out->n = vw->n;
+            out->gen = vw->gen;
+            out->mtime = vw->mtime;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+void view_snap_free(struct view_snap *s)
+{
+    free(s->items);
+    memset(s, 0, sizeof *s);
+}
+
+void cache_view_info(struct cache *c, int v, time_t *mtime, double *fresh_s)
+{
+    pthread_mutex_lock(&c->mu);
+    struct view *vw = &c->views[v];
+    int64_t left = vw->fetched_ms ? vw->valid_until - http_now_ms() : 0;
+    *mtime = vw->mtime;
+    *fresh_s = left > 0 ? (double)left / 1000.0 : 0;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- jobs ---- */
+
+/* Makes e's render present and fresh (lock held; dropped while fetching).
+ * need_render: false when metadata suffices (final jobs need no fetch). */
+static int refresh_job(struct cache *c, struct entry *e, bool need_render)
+{
+    for (;;) {
+        int64_t now = http_now_ms();
+        bool fresh = e->fetched_ms && job_fresh(c, e, now);
+        if (fresh && (e->job || !need_render)) {
+            c->hits++;
+            return 0;
+        }
+        if (!e->fetching)
+            break;
+        pthread_cond_wait(&c->cv, &c->mu);
+    }
+    c->misses++;
+    e->fetching = true;
+    pthread_mutex_unlock(&c->mu);
+
+    struct job *j = NULL;
+    char err[256] = "";
+    int rc = lister_fetch_job(&c->lister, e->id, e->id_len, http_now_ms() + c->timeout_ms,
+                              time(NULL), &j, err, sizeof err);
+
+    pthread_mutex_lock(&c->mu);
+    e->fetching = false;
+    if (rc == 0) {
+        set_job(c, e, j, http_now_ms());
+        evict(c);
+        lru_touch(c, e);
+    } else if (rc != -ENOENT) {
+        note_error(c, "job", err);
+        if (rc == -EACCES)
+            log_error("API key rejected: job %s: %s", e->id, err);
+        else
+            log_warn("job %s: %s%s", e->id, err, e->job ? "; serving the last good copy" : "");
+        if (e->job || (!need_render && e->fetched_ms))
+            rc = 0; /* stale-if-error */
+        if (rc == 0)
+            e->fetched_ms = http_now_ms() - c->ttl_ms +
+                            (c->ttl_ms < RETRY_AFTER_FAILURE_MS ? c->ttl_ms : RETRY_AFTER_FAILURE_MS);
+    }
+    pthread_cond_broadcast(&c->cv);
+    return rc;
+}
+
+static bool negative_hit(struct cache *c, const char *id, size_t len, int64_t now)
+{
+    struct neg *n = idmap_get(&c->negative, id, len);
+    if (!n)
+        return false;
+    if (now < n->until)
+        return true;
+    idmap_del(&c->negative, id, len);
+    free(n);
+    return false;
+}
+
+static void negative_add(struct cache *c, const char *id, size_t len, int64_t now)
+{
+    if (c->negative.count > 4096) {
+        /* bounded: forget everything rather than grow without end */
+        for (size_t i = 0; i < c->negative.cap; i++)
+            if (c->negative.slots[i].hash)
+                free(c->negative.slots[i].val);
+        idmap_clear(&c->negative);
+    }
+    struct neg *n = idmap_get(&c->negative, id, len);
+    if (!n) {
+        n = malloc(sizeof *n + len + 1);
+        if (!n)
+            return;
+        memcpy(n->id, id, len);
+        n->len = len;
+        if (idmap_put(&c->negative, n->id, len, n)) {
+            free(n);
+            return;
+        }
+    }
+    n->until = now + c->ttl_ms;
+}
+
+int cache_lookup(struct cache *c, int v, const char *name, struct entry **out,
+                 struct job_meta *meta, double *fresh_s)
+{
+    char id[NAME_MAX_BYTES + 1];
+    int len = names_decode(name, id);
+    if (len < 0 || names_is_probe(name))
+        return -ENOENT;
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    if (v != VIEW_ALL) {
+        rc = refresh_view(c, v);
+        if (rc == 0) {
+            struct entry *e = entry_get(c, id, (size_t)len, false);
+            if (!e || !(e->in_view & (1u << v))) {
+                rc = -ENOENT;
+            } else {
+                *out = e;
+                *meta = e->meta;
+                int64_t left = c->views[v].valid_until - http_now_ms();
+                *fresh_s = left > 0 ? (double)left / 1000.0 : 0;
+            }
+        }
+        if (rc == -ENOENT) {
+            int64_t left = c->views[v].valid_until - http_now_ms();
+            *fresh_s = left > 0 ? (double)left / 1000.0 : 0;
+        }
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+    }
+
+    int64_t now = http_now_ms();
+    struct entry *e = entry_get(c, id, (size_t)len, false);
+    struct view *all = &c->views[VIEW_ALL];
+    bool listed_fresh = e && (e->in_view & 1u) && all->fetched_ms && now < all->valid_until;
+    if (!listed_fresh && !(e && e->fetched_ms && job_fresh(c, e, now))) {
+        if (negative_hit(c, id, (size_t)len, now)) {
+            *fresh_s = (double)c->ttl_ms / 1000.0;
+            pthread_mutex_unlock(&c->mu);
+            return -ENOENT;
+        }
+        if (!e)
+            e = entry_get(c, id, (size_t)len, true);
+        if (!e) {
+            pthread_mutex_unlock(&c->mu);
+            return -ENOMEM;
+        }
+        rc = refresh_job(c, e, false);
+        if (rc == -ENOENT)
+            negative_add(c, id, (size_t)len, http_now_ms());
+        if (rc) {
+            *fresh_s = rc == -ENOENT ? (double)c->ttl_ms / 1000.0 : 0;
+            pthread_mutex_unlock(&c->mu);
+            return rc;
+        }
+    }
+    *out = e;
+    *meta = e->meta;
+    now = http_now_ms();
+    *fresh_s = fresh_left(c, e, now);
+    if (listed_fresh && !e->meta.final) {
+        double lf = (double)(all->valid_until - now) / 1000.0;
+        if (lf > *fresh_s)
+            *fresh_s = lf;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+struct entry *cache_entry_by_seq(struct cache *c, uint64_t seq)
+{
+    struct entry *e = NULL;
+    pthread_mutex_lock(&c->mu);
+    if (seq >= 1 && seq <= c->nentries)
+        e = c->byseq[seq - 1];
+    pthread_mutex_unlock(&c->mu);
+    return e;
+}
+
+uint64_t cache_entry_seq(const struct entry *e)
+{
+    return e->seq;
+}
+
+int cache_entry_name(const struct entry *e, char *out)
+{
+    return names_encode(e->id, e->id_len, out);
+}
+
+void cache_entry_peek(struct cache *c, struct entry *e, struct job_meta *meta, double *fresh_s)
+{
+    pthread_mutex_lock(&c->mu);
+    *meta = e->meta;
+    *fresh_s = fresh_left(c, e, http_now_ms());
+    pthread_mutex_unlock(&c->mu);
+}
+
+bool cache_entry_in_view(struct cache *c, const struct entry *e, int v)
+{
+    pthread_mutex_lock(&c->mu);
+    bool in = (e->in_view >> v) & 1u;
+    pthread_mutex_unlock(&c->mu);
+    return in;
+}
+
+int cache_entry_meta(struct cache *c, struct entry *e, struct job_meta *meta, double *fresh_s)
+{
+    pthread_mutex_lock(&c->mu);
+    int rc = refresh_job(c, e, false);
+    if (rc == 0) {
+        *meta = e->meta;
+        *fresh_s = fresh_left(c, e, http_now_ms());
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int cache_job_get(struct cache *c, struct entry *e, struct job **out)
+{
+    pthread_mutex_lock(&c->mu);
+    int rc = refresh_job(c, e, true);
+    if (rc == 0) {
+        if (e->job) {
+            lru_touch(c, e);
+            *out = job_ref(e->job);
+        } else {
+            rc = -EIO;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+void cache_expire_all(struct cache *c)
+{
+    pthread_mutex_lock(&c->mu);
+    for (int v = 0; v < VIEW_COUNT; v++)
+        c->views[v].valid_until = 0;
+    for (size_t i = 0; i < c->nentries; i++)
+        if (!c->byseq[i]->meta.final)
+            c->byseq[i]->fetched_ms = 0;
+    for (size_t i = 0; i < c->negative.cap; i++)
+        if (c->negative.slots[i].hash)
+            free(c->negative.slots[i].val);
+    idmap_clear(&c->negative);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void cache_get_stats(struct cache *c, struct cache_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&c->mu);
+    int64_t now = http_now_ms();
+    out->hits = c->hits;
+    out->misses = c->misses;
+    out->evictions = c->evictions;
+    out->bytes = c->bytes;
+    out->cap_bytes = c->cap_bytes;
+    out->entries = c->nentries;
+    out->renders = c->renders;
+    for (int v = 0; v < VIEW_COUNT; v++) {
+        struct view *vw = &c->views[v];
+        out->views[v].fetched = vw->fetched_ms != 0;
+        out->views[v].age_s = vw->fetched_ms ? (double)(now - vw->fetched_ms) / 1000.0 : 0;
+        out->views[v].jobs = vw->n;
+        out->views[v].total = vw->total;
+        out->views[v].last_err = vw->last_err;
+    }
+    memcpy(out->last_error, c->last_error, sizeof out->last_error);
+    out->last_error_at = c->last_error_at;
+    pthread_mutex_unlock(&c->mu);
+}

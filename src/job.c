@@ -1,0 +1,258 @@
+#include "job.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "jsontext.h"
+
+const char *const job_file_names[JOB_NFILES] = {"job.json", "error.txt", "data.jsonl"};
+const char *const job_status_names[JOB_NSTATUS] = {"pending", "processing", "completed",
+                                                   "failed", "cancelled"};
+
+enum job_status job_status_parse(const char *s)
+{
+    if (s)
+        for (int i = 0; i < JOB_NSTATUS; i++)
+            if (strcmp(s, job_status_names[i]) == 0)
+                return (enum job_status)i;
+    return ST_UNKNOWN;
+}
+
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i]))
+            return -1;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+int job_parse_time(const char *s, time_t *out)
+{
+    int Y, M, D, h = 0, m = 0, sec = 0;
+    const char *p = s;
+    if (!s || digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' ||
+        digits(&p, 2, &D))
+        return -1;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        p++;
+        if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &m))
+            return -1;
+        if (*p == ':') {
+            p++;
+            if (digits(&p, 2, &sec))
+                return -1;
+            if (*p == '.' || *p == ',') {
+                p++;
+                if (!isdigit((unsigned char)*p))
+                    return -1;
+                while (isdigit((unsigned char)*p))
+                    p++;
+            }
+        }
+    }
+    long off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
+        if (digits(&p, 2, &oh))
+            return -1;
+        if (*p == ':')
+            p++;
+        if (*p && digits(&p, 2, &om))
+            return -1;
+        if (oh > 23 || om > 59)
+            return -1;
+        off = sign * (oh * 3600L + om * 60L);
+    }
+    if (*p != '\0')
+        return -1;
+    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+        return -1;
+    struct tm tm = {0};
+    tm.tm_year = Y - 1900;
+    tm.tm_mon = M - 1;
+    tm.tm_mday = D;
+    tm.tm_hour = h;
+    tm.tm_min = m;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    *out = t - off;
+    return 0;
+}
+
+struct job *job_ref(struct job *j)
+{
+    atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed);
+    return j;
+}
+
+static void job_free(struct job *j)
+{
+    free(j->id);
+    free(j->status_text);
+    free(j->url);
+    free(j->created_at);
+    free(j->completed_at);
+    free(j->file[0]);
+    free(j);
+}
+
+void job_unref(struct job *j)
+{
+    if (j && atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) == 1)
+        job_free(j);
+}
+
+/* A string field as decoded text; NULL when absent, null or not a string. */
+static char *string_field(struct jt_span obj, const char *key, bool *oom)
+{
+    struct jt_span v;
+    size_t n;
+    if (!jt_object_get(obj, key, &v) || jt_type_of(v) != JT_STRING)
+        return NULL;
+    char *s = jt_string_decode(v, &n);
+    if (!s)
+        *oom = true;
+    return s;
+}
+
+/* Renders the three files into one allocation. */
+static int render(struct job *j, struct jt_span obj)
+{
+    struct buf b = {0};
+    struct jt_span v;
+
+    jt_pretty(obj, &b);
+    buf_putc(&b, '\n');
+    size_t json_len = b.len;
+
+    if (jt_object_get(obj, "error_message", &v)) {
+        enum jt_type t = jt_type_of(v);
+        if (t == JT_STRING) {
+            size_t n;
+            char *msg = jt_string_decode(v, &n);
+            if (!msg) {
+                buf_free(&b);
+                return -ENOMEM;
+            }
+            if (n) {
+                buf_put(&b, msg, n);
+                buf_putc(&b, '\n');
+            }
+            free(msg);
+        } else if (t != JT_NULL) {
+            /* the wrong type still carries a message worth showing */
+            jt_compact(v, &b);
+            buf_putc(&b, '\n');
+        }
+    }
+    size_t err_len = b.len - json_len;
+
+    if (jt_object_get(obj, "extracted_data", &v)) {
+        enum jt_type t = jt_type_of(v);
+        struct jt_iter it;
+        struct jt_span item;
+        if (t == JT_ARRAY && jt_array_begin(&it, v)) {
+            while (jt_array_next(&it, &item)) {
+                jt_compact(item, &b);
+                buf_putc(&b, '\n');
+            }
+        } else if (t != JT_NULL) {
+            jt_compact(v, &b);
+            buf_putc(&b, '\n');
+        }
+    }
+    if (b.oom) {
+        buf_free(&b);
+        return -ENOMEM;
+    }
+    /* give back the slack of the doubling growth: this lives in the cache */
+    char *p = b.len ? realloc(b.p, b.len) : b.p;
+    if (p)
+        b.p = p;
+    j->file[JOB_JSON] = b.p;
+    j->size[JOB_JSON] = json_len;
+    j->file[JOB_ERROR] = b.p + json_len;
+    j->size[JOB_ERROR] = err_len;
+    j->file[JOB_DATA] = b.p + json_len + err_len;
+    j->size[JOB_DATA] = b.len - json_len - err_len;
+    j->bytes += b.len;
+    return 0;
+}
+
+int job_parse(const char *text, size_t len, time_t now, struct job **out, char *why, size_t whylen)
+{
+    struct jt_span obj = {text, len};
+    struct jt_span v;
+    bool oom = false;
+    int rc;
+
+    *out = NULL;
+    if (jt_type_of(obj) != JT_OBJECT) {
+        snprintf(why, whylen, "a job that is not a JSON object");
+        return -EINVAL;
+    }
+    if (!jt_object_get(obj, "job_id", &v) || jt_type_of(v) != JT_STRING) {
+        snprintf(why, whylen, "a job without a string job_id");
+        return -EINVAL;
+    }
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    atomic_init(&j->refs, 1);
+    j->id = jt_string_decode(v, &j->id_len);
+    if (!j->id) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    rc = names_encode(j->id, j->id_len, j->name);
+    if (rc < 0) {
+        snprintf(why, whylen, "%s", rc == -EINVAL ? "an empty job_id" : "a job_id longer than 255 bytes once encoded");
+        rc = -EINVAL;
+        goto fail;
+    }
+    j->status_text = string_field(obj, "status", &oom);
+    j->url = string_field(obj, "url", &oom);
+    j->created_at = string_field(obj, "created_at", &oom);
+    j->completed_at = string_field(obj, "completed_at", &oom);
+    if (oom) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    j->status = job_status_parse(j->status_text);
+    j->final = j->status == ST_COMPLETED || j->status == ST_FAILED || j->status == ST_CANCELLED;
+    if (job_parse_time(j->created_at, &j->created) != 0)
+        j->created = -1;
+    time_t done;
+    if (job_parse_time(j->completed_at, &done) == 0)
+        j->mtime = done;
+    else if (j->created != -1)
+        j->mtime = j->created;
+    else
+        j->mtime = now;
+    j->bytes = sizeof *j + j->id_len + 1;
+    j->bytes += j->status_text ? strlen(j->status_text) + 1 : 0;
+    j->bytes += j->url ? strlen(j->url) + 1 : 0;
+    j->bytes += j->created_at ? strlen(j->created_at) + 1 : 0;
+    j->bytes += j->completed_at ? strlen(j->completed_at) + 1 : 0;
+    rc = render(j, obj);
+    if (rc)
+        goto fail;
+    *out = j;
+    return 0;
+fail:
+    job_free(j);
+    return rc;
+}

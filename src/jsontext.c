@@ -1,0 +1,517 @@
+#include "jsontext.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static inline size_t skip_ws(const char *s, size_t len, size_t i)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))
+        i++;
+    return i;
+}
+
+static inline int hexdig(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* s[i] is '"'; returns the offset past the closing quote or -1. */
+static ssize_t scan_string(const char *s, size_t len, size_t i)
+{
+    i++;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"')
+            return (ssize_t)i + 1;
+        if (c == '\\') {
+            if (i + 1 >= len)
+                return -1;
+            char e = s[i + 1];
+            if (e == 'u') {
+                if (i + 5 >= len)
+                    return -1;
+                for (int k = 2; k < 6; k++)
+                    if (hexdig(s[i + k]) < 0)
+                        return -1;
+                i += 6;
+            } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
+                       e == 'r' || e == 't') {
+                i += 2;
+            } else {
+                return -1;
+            }
+        } else if (c < 0x20) {
+            return -1;
+        } else {
+            i++;
+        }
+    }
+    return -1;
+}
+
+static inline bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static ssize_t scan_number(const char *s, size_t len, size_t i)
+{
+    if (i < len && s[i] == '-')
+        i++;
+    if (i >= len)
+        return -1;
+    if (s[i] == '0') {
+        i++;
+    } else if (is_digit(s[i])) {
+        while (i < len && is_digit(s[i]))
+            i++;
+    } else {
+        return -1;
+    }
+    if (i < len && s[i] == '.') {
+        i++;
+        if (i >= len || !is_digit(s[i]))
+            return -1;
+        while (i < len && is_digit(s[i]))
+            i++;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= len || !is_digit(s[i]))
+            return -1;
+        while (i < len && is_digit(s[i]))
+            i++;
+    }
+    return (ssize_t)i;
+}
+
+static ssize_t scan_literal(const char *s, size_t len, size_t i, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (len - i < n || memcmp(s + i, lit, n) != 0)
+        return -1;
+    return (ssize_t)(i + n);
+}
+
+ssize_t jt_skip_value(const char *s, size_t len, size_t i, size_t *maxdepth)
+{
+    char small[64];
+    char *stack = small;
+    size_t cap = sizeof small, depth = 0, deepest = 0;
+    ssize_t r, result = -1;
+
+value:
+    i = skip_ws(s, len, i);
+    if (i >= len)
+        goto out;
+    switch (s[i]) {
+    case '{':
+    case '[': {
+        char open = s[i];
+        if (depth == cap) {
+            char *n = malloc(cap * 2);
+            if (!n)
+                goto out;
+            memcpy(n, stack, depth);
+            if (stack != small)
+                free(stack);
+            stack = n;
+            cap *= 2;
+        }
+        stack[depth++] = open;
+        if (depth > deepest)
+            deepest = depth;
+        i = skip_ws(s, len, i + 1);
+        if (i < len && s[i] == (open == '{' ? '}' : ']')) {
+            i++;
+            depth--;
+            goto after;
+        }
+        if (open == '[')
+            goto value;
+        goto key;
+    }
+    case '"':
+        r = scan_string(s, len, i);
+        break;
+    case 't':
+        r = scan_literal(s, len, i, "true");
+        break;
+    case 'f':
+        r = scan_literal(s, len, i, "false");
+        break;
+    case 'n':
+        r = scan_literal(s, len, i, "null");
+        break;
+    default:
+        r = scan_number(s, len, i);
+        break;
+    }
+    if (r < 0)
+        goto out;
+    i = (size_t)r;
+    goto after;
+
+key:
+    i = skip_ws(s, len, i);
+    if (i >= len || s[i] != '"')
+        goto out;
+    r = scan_string(s, len, i);
+    if (r < 0)
+        goto out;
+    i = skip_ws(s, len, (size_t)r);
+    if (i >= len || s[i] != ':')
+        goto out;
+    i++;
+    goto value;
+
+after:
+    if (depth == 0) {
+        result = (ssize_t)i;
+        goto out;
+    }
+    i = skip_ws(s, len, i);
+    if (i >= len)
+        goto out;
+    if (s[i] == ',') {
+        i++;
+        if (stack[depth - 1] == '{')
+            goto key;
+        goto value;
+    }
+    if (s[i] == (stack[depth - 1] == '{' ? '}' : ']')) {
+        i++;
+        depth--;
+        goto after;
+    }
+    goto out;
+
+out:
+    if (stack != small)
+        free(stack);
+    if (maxdepth)
+        *maxdepth = deepest;
+    return result;
+}
+
+bool jt_validate(const char *s, size_t len)
+{
+    ssize_t end = jt_skip_value(s, len, 0, NULL);
+    return end >= 0 && skip_ws(s, len, (size_t)end) == len;
+}
+
+enum jt_type jt_type_of(struct jt_span v)
+{
+    if (!v.len)
+        return JT_INVALID;
+    switch (v.p[0]) {
+    case '{':
+        return JT_OBJECT;
+    case '[':
+        return JT_ARRAY;
+    case '"':
+        return JT_STRING;
+    case 't':
+        return JT_TRUE;
+    case 'f':
+        return JT_FALSE;
+    case 'n':
+        return JT_NULL;
+    default:
+        return JT_NUMBER;
+    }
+}
+
+static bool iter_begin(struct jt_iter *it, struct jt_span v, char open)
+{
+    if (!v.len || v.p[0] != open)
+        return false;
+    it->s = v.p;
+    it->len = v.len;
+    it->pos = 1;
+    return true;
+}
+
+/* Moves past the separator before the next item; false at the closing byte. */
+static bool iter_step(struct jt_iter *it)
+{
+    size_t i = skip_ws(it->s, it->len, it->pos);
+    if (i < it->len && it->s[i] == ',')
+        i = skip_ws(it->s, it->len, i + 1);
+    it->pos = i;
+    return i < it->len && it->s[i] != '}' && it->s[i] != ']';
+}
+
+bool jt_object_begin(struct jt_iter *it, struct jt_span v)
+{
+    return iter_begin(it, v, '{');
+}
+
+bool jt_array_begin(struct jt_iter *it, struct jt_span v)
+{
+    return iter_begin(it, v, '[');
+}
+
+bool jt_object_next(struct jt_iter *it, struct jt_span *key, struct jt_span *val)
+{
+    if (!iter_step(it))
+        return false;
+    ssize_t kend = scan_string(it->s, it->len, it->pos);
+    if (kend < 0)
+        return false;
+    key->p = it->s + it->pos;
+    key->len = (size_t)kend - it->pos;
+    size_t i = skip_ws(it->s, it->len, (size_t)kend);
+    if (i >= it->len || it->s[i] != ':')
+        return false;
+    i = skip_ws(it->s, it->len, i + 1);
+    ssize_t vend = jt_skip_value(it->s, it->len, i, NULL);
+    if (vend < 0)
+        return false;
+    val->p = it->s + i;
+    val->len = (size_t)vend - i;
+    it->pos = (size_t)vend;
+    return true;
+}
+
+bool jt_array_next(struct jt_iter *it, struct jt_span *val)
+{
+    if (!iter_step(it))
+        return false;
+    ssize_t vend = jt_skip_value(it->s, it->len, it->pos, NULL);
+    if (vend < 0)
+        return false;
+    val->p = it->s + it->pos;
+    val->len = (size_t)vend - it->pos;
+    it->pos = (size_t)vend;
+    return true;
+}
+
+bool jt_string_equals(struct jt_span str, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (str.len == n + 2 && memcmp(str.p + 1, lit, n) == 0)
+        return true;
+    if (!memchr(str.p, '\\', str.len))
+        return false;
+    size_t dl;
+    char *d = jt_string_decode(str, &dl);
+    bool eq = d && dl == n && memcmp(d, lit, n) == 0;
+    free(d);
+    return eq;
+}
+
+bool jt_object_get(struct jt_span obj, const char *key, struct jt_span *val)
+{
+    struct jt_iter it;
+    struct jt_span k, v;
+    if (!jt_object_begin(&it, obj))
+        return false;
+    while (jt_object_next(&it, &k, &v)) {
+        if (jt_string_equals(k, key)) {
+            *val = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void put_utf8(struct buf *b, uint32_t cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xc0 | cp >> 6);
+        u[1] = (char)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xe0 | cp >> 12);
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[2] = (char)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        u[0] = (char)(0xf0 | cp >> 18);
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[3] = (char)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    buf_put(b, u, n);
+}
+
+static uint32_t hex4(const char *p)
+{
+    return (uint32_t)(hexdig(p[0]) << 12 | hexdig(p[1]) << 8 | hexdig(p[2]) << 4 | hexdig(p[3]));
+}
+
+char *jt_string_decode(struct jt_span str, size_t *outlen)
+{
+    struct buf b = {0};
+    buf_reserve(&b, str.len + 1);
+    const char *p = str.p + 1, *end = str.p + str.len - 1;
+    while (p < end) {
+        const char *bs = memchr(p, '\\', (size_t)(end - p));
+        if (!bs) {
+            buf_put(&b, p, (size_t)(end - p));
+            break;
+        }
+        buf_put(&b, p, (size_t)(bs - p));
+        char e = bs[1];
+        p = bs + 2;
+        switch (e) {
+        case 'b': buf_putc(&b, '\b'); break;
+        case 'f': buf_putc(&b, '\f'); break;
+        case 'n': buf_putc(&b, '\n'); break;
+        case 'r': buf_putc(&b, '\r'); break;
+        case 't': buf_putc(&b, '\t'); break;
+        case 'u': {
+            uint32_t cp = hex4(p);
+            p += 4;
+            if (cp >= 0xd800 && cp < 0xdc00) {
+                if (end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+                    uint32_t lo = hex4(p + 2);
+                    if (lo >= 0xdc00 && lo < 0xe000) {
+                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                        p += 6;
+                    } else {
+                        cp = 0xfffd;
+                    }
+                } else {
+                    cp = 0xfffd;
+                }
+            } else if (cp >= 0xdc00 && cp < 0xe000) {
+                cp = 0xfffd;
+            }
+            put_utf8(&b, cp);
+            break;
+        }
+        default: buf_putc(&b, e); break; /* " \ / */
+        }
+    }
+    buf_putc(&b, '\0');
+    if (b.oom) {
+        buf_free(&b);
+        return NULL;
+    }
+    *outlen = b.len - 1;
+    return b.p;
+}
+
+static inline void newline(struct buf *out, size_t depth)
+{
+    if (depth > JT_PRETTY_MAX_DEPTH)
+        return;
+    buf_putc(out, '\n');
+    buf_fill(out, ' ', depth * 2);
+}
+
+/* Length of the scalar token at s[i] (number or literal): up to a delimiter. */
+static size_t scalar_len(const char *s, size_t len, size_t i)
+{
+    size_t j = i;
+    while (j < len && s[j] != ',' && s[j] != ']' && s[j] != '}' && s[j] != ':' && s[j] != ' ' &&
+           s[j] != '\n' && s[j] != '\r' && s[j] != '\t')
+        j++;
+    return j - i;
+}
+
+void jt_pretty(struct jt_span v, struct buf *out)
+{
+    const char *s = v.p;
+    size_t len = v.len, i = 0, depth = 0, start = out->len;
+    size_t limit = start + 8 * len + 65536;
+    while (i < len) {
+        i = skip_ws(s, len, i);
+        if (i >= len)
+            break;
+        char c = s[i];
+        switch (c) {
+        case '{':
+        case '[': {
+            size_t j = skip_ws(s, len, i + 1);
+            if (j < len && s[j] == (c == '{' ? '}' : ']')) {
+                buf_putc(out, c);
+                buf_putc(out, s[j]);
+                i = j + 1;
+                break;
+            }
+            buf_putc(out, c);
+            newline(out, ++depth);
+            i++;
+            break;
+        }
+        case '}':
+        case ']':
+            newline(out, --depth);
+            buf_putc(out, c);
+            i++;
+            break;
+        case ',':
+            buf_putc(out, ',');
+            newline(out, depth);
+            i++;
+            break;
+        case ':':
+            buf_put(out, ": ", 2);
+            i++;
+            break;
+        case '"': {
+            ssize_t e = scan_string(s, len, i);
+            size_t end = e < 0 ? len : (size_t)e;
+            buf_put(out, s + i, end - i);
+            i = end;
+            break;
+        }
+        default: {
+            size_t n = scalar_len(s, len, i);
+            if (n == 0)
+                n = 1;
+            buf_put(out, s + i, n);
+            i += n;
+            break;
+        }
+        }
+        if (out->len > limit) {
+            out->len = start;
+            jt_compact(v, out);
+            return;
+        }
+    }
+}
+
+void jt_compact(struct jt_span v, struct buf *out)
+{
+    const char *s = v.p;
+    size_t len = v.len, i = 0;
+    buf_reserve(out, len);
+    while (i < len) {
+        char c = s[i];
+        if (c == '"') {
+            ssize_t e = scan_string(s, len, i);
+            size_t end = e < 0 ? len : (size_t)e;
+            buf_put(out, s + i, end - i);
+            i = end;
+        } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+            i++;
+        } else {
+            /* runs of structural bytes and scalars copy in one go */
+            size_t j = i + 1;
+            while (j < len && s[j] != '"' && s[j] != ' ' && s[j] != '\n' && s[j] != '\r' &&
+                   s[j] != '\t')
+                j++;
+            buf_put(out, s + i, j - i);
+            i = j;
+        }
+    }
+}

@@ -1,0 +1,130 @@
+#include "log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+static enum log_level g_level = LOGL_WARN;
+static bool g_syslog;
+static char *g_secret;
+static size_t g_secret_len;
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define ONCE_SLOTS 4096
+static uint64_t g_once[ONCE_SLOTS];
+static size_t g_once_used;
+
+void log_init(enum log_level level, bool use_syslog)
+{
+    g_level = level;
+    if (use_syslog && !g_syslog)
+        openlog("scrapefs", LOG_PID, LOG_DAEMON);
+    g_syslog = use_syslog;
+}
+
+int log_level_parse(const char *s)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+void log_set_secret(const char *secret)
+{
+    pthread_mutex_lock(&g_lock);
+    free(g_secret);
+    g_secret = NULL;
+    g_secret_len = 0;
+    if (secret && *secret) {
+        g_secret = strdup(secret);
+        g_secret_len = g_secret ? strlen(g_secret) : 0;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+bool log_enabled(enum log_level level)
+{
+    return level <= g_level;
+}
+
+/* Overwrites each occurrence of the secret in place; the text only shrinks. */
+static void redact(char *text)
+{
+    if (!g_secret_len)
+        return;
+    char *p;
+    while ((p = strstr(text, g_secret)) != NULL) {
+        memcpy(p, "***", 3);
+        memmove(p + 3, p + g_secret_len, strlen(p + g_secret_len) + 1);
+    }
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    if (level > g_level)
+        return;
+    char text[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    /* Control bytes from the network (ids, bodies) must not drive a terminal. */
+    for (char *c = text; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    pthread_mutex_lock(&g_lock);
+    redact(text);
+    if (g_syslog) {
+        static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+        syslog(prio[level], "%s", text);
+    } else {
+        static const char *const tag[] = {"error", "warning", "info", "debug"};
+        fprintf(stderr, "scrapefs: %s: %s\n", tag[level], text);
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+static uint64_t hash_bytes(const char *kind, const char *key, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *k = kind; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+bool log_once(const char *kind, const char *key, size_t keylen)
+{
+    uint64_t h = hash_bytes(kind, key, keylen);
+    bool first = false;
+    pthread_mutex_lock(&g_lock);
+    size_t i = h % ONCE_SLOTS;
+    for (size_t n = 0; n < ONCE_SLOTS; n++, i = (i + 1) % ONCE_SLOTS) {
+        if (g_once[i] == h)
+            break;
+        if (g_once[i] == 0) {
+            if (g_once_used < ONCE_SLOTS / 2) {
+                g_once[i] = h;
+                g_once_used++;
+                first = true;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return first;
+}
+
+void log_shutdown(void)
+{
+    log_set_secret(NULL);
+    if (g_syslog)
+        closelog();
+}

@@ -1,0 +1,233 @@
+/* scrapefs: mounts the Freddy scrape-jobs API as a read-only filesystem.
+ *
+ * main() owns start-up and shut-down: options, the key, the probe call (made
+ * before daemonizing, so its errors reach the terminal), the FUSE session,
+ * signals, and a clean unmount.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "fs.h"
+#include "http.h"
+#include "lister.h"
+#include "log.h"
+#include "options.h"
+
+#define KEY_ENV "FREDDY_API_KEY"
+#define KEY_MAX 4096
+
+/* Reads the key from the key file or the environment into a new string.
+ * The environment's copy is wiped so /proc/PID/environ does not keep it. */
+static char *read_key(const struct options *o)
+{
+    if (o->api_key_file) {
+        int fd = open(o->api_key_file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, "scrapefs: cannot read api_key_file %s: %s\n", o->api_key_file,
+                    strerror(errno));
+            return NULL;
+        }
+        struct stat st;
+        if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+            fprintf(stderr, "scrapefs: warning: api_key_file %s is readable by group or others; "
+                            "chmod 600 it\n", o->api_key_file);
+        char *key = calloc(1, KEY_MAX + 1);
+        ssize_t n = key ? read(fd, key, KEY_MAX) : -1;
+        close(fd);
+        if (n < 0) {
+            fprintf(stderr, "scrapefs: cannot read api_key_file %s\n", o->api_key_file);
+            free(key);
+            return NULL;
+        }
+        while (n > 0 && (key[n - 1] == '\n' || key[n - 1] == '\r'))
+            key[--n] = '\0';
+        if (n == 0 || memchr(key, '\n', (size_t)n) || memchr(key, '\0', (size_t)n)) {
+            fprintf(stderr, "scrapefs: api_key_file %s does not hold one key on one line\n",
+                    o->api_key_file);
+            free(key);
+            return NULL;
+        }
+        return key;
+    }
+    char *env = getenv(KEY_ENV);
+    if (!env || !*env) {
+        fprintf(stderr, "scrapefs: no API key: set " KEY_ENV " or use -o api_key_file=PATH\n");
+        return NULL;
+    }
+    if (strchr(env, '\n') || strchr(env, '\r')) {
+        fprintf(stderr, "scrapefs: " KEY_ENV " holds a line break\n");
+        return NULL;
+    }
+    char *key = strdup(env);
+    explicit_bzero(env, strlen(env));
+    unsetenv(KEY_ENV);
+    return key;
+}
+
+/* One small list call before mounting: a rejected key or an unreachable API
+ * is reported on the terminal and nothing gets mounted. */
+static int probe(struct http_client *h, const struct options *o)
+{
+    char *url = NULL;
+    if (asprintf(&url, "%s/scrape/jobs?limit=1", o->api_url) < 0)
+        return -1;
+    struct http_req r = {.url = url, .kind = HTTP_PROBE, .valid = lister_page_valid};
+    http_run(h, &r, 1, http_now_ms() + (int64_t)o->timeout * 1000);
+    int rc = 0;
+    if (r.err) {
+        rc = -1;
+        if (r.status == 401 || r.status == 403)
+            fprintf(stderr, "scrapefs: API key rejected by %s (HTTP %ld)\n", o->api_url, r.status);
+        else if (r.status == 0)
+            fprintf(stderr, "scrapefs: cannot reach %s: %s\n", o->api_url, r.errmsg);
+        else if (r.status >= 200 && r.status < 300)
+            fprintf(stderr, "scrapefs: %s does not answer like the Freddy API: %s\n", o->api_url,
+                    r.errmsg);
+        else
+            fprintf(stderr, "scrapefs: %s answered %s\n", o->api_url, r.errmsg);
+    }
+    http_req_clear(&r);
+    free(url);
+    return rc;
+}
+
+int main(int argc, char *argv[])
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct fuse_cmdline_opts fo;
+    struct options o;
+    struct fuse_session *se = NULL;
+    struct http_client *http = NULL;
+    struct cache *cache = NULL;
+    char *key = NULL;
+    char err[512];
+    int ret = 1;
+
+    memset(&fo, 0, sizeof fo);
+    options_init(&o);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "scrapefs: cannot initialise libcurl\n");
+        return 1;
+    }
+    if (options_parse(&args, &o, err, sizeof err) != 0) {
+        fprintf(stderr, "scrapefs: %s\n", err);
+        goto out;
+    }
+    if (o.show_help) {
+        fputs(options_usage, stdout);
+        ret = 0;
+        goto out;
+    }
+    if (o.show_version) {
+        printf("scrapefs %s (libfuse %s, %s)\n", SCRAPEFS_VERSION, fuse_pkgversion(),
+               curl_version());
+        ret = 0;
+        goto out;
+    }
+    if (fuse_opt_add_arg(&args, o.mountpoint) != 0 ||
+        (o.allow_other && fuse_opt_add_arg(&args, "-odefault_permissions") != 0) ||
+        fuse_opt_add_arg(&args, "-osubtype=scrapefs") != 0 ||
+        fuse_opt_add_arg(&args, "-ofsname=scrapefs") != 0) {
+        fprintf(stderr, "scrapefs: out of memory\n");
+        goto out;
+    }
+    if (fuse_parse_cmdline(&args, &fo) != 0)
+        goto out;
+    if (!fo.mountpoint) {
+        fprintf(stderr, "scrapefs: no mount point given\n");
+        goto out;
+    }
+    log_init(fo.debug ? LOGL_DEBUG : (enum log_level)o.log_level, false);
+    if (!(key = read_key(&o)))
+        goto out;
+    log_set_secret(key);
+
+    struct http_config hc = {.api_key = key, .auth = o.auth, .retries = o.retries,
+                             .max_conns = o.max_conns, .ca_file = o.ca_file};
+    if (http_client_new(&hc, &http) != 0) {
+        fprintf(stderr, "scrapefs: cannot start the HTTP client\n");
+        goto out;
+    }
+    int probed = probe(http, &o);
+    /* threads do not survive fuse_daemonize()'s fork: start again after it */
+    http_client_free(http);
+    http = NULL;
+    if (probed != 0)
+        goto out;
+
+    struct fs_ctx fsx = {.api_url = o.api_url, .uid = getuid(), .gid = getgid(),
+                         .started = time(NULL), .ttl = o.ttl};
+    se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, &fsx);
+    if (!se)
+        goto out;
+    if (fuse_set_signal_handlers(se) != 0)
+        goto out_session;
+    if (fuse_session_mount(se, fo.mountpoint) != 0)
+        goto out_signals;
+    if (fuse_daemonize(fo.foreground) != 0)
+        goto out_unmount;
+    log_init(fo.debug ? LOGL_DEBUG : (enum log_level)o.log_level, !fo.foreground);
+
+    if (http_client_new(&hc, &http) != 0) {
+        log_error("cannot start the HTTP client");
+        goto out_unmount;
+    }
+    struct lister lister = {.http = http, .api_url = o.api_url, .page_size = o.page_size};
+    struct cache_config cc = {.ttl_s = o.ttl, .timeout_s = o.timeout,
+                              .cap_bytes = (size_t)o.cache_size_mib << 20};
+    if (cache_new(&cc, &lister, &cache) != 0) {
+        log_error("out of memory");
+        goto out_unmount;
+    }
+    fsx.cache = cache;
+    fsx.http = http;
+    fsx.se = se;
+    log_info("mounted %s on %s", o.api_url, fo.mountpoint);
+
+    if (fo.singlethread) {
+        ret = fuse_session_loop(se);
+    } else {
+        struct fuse_loop_config *lc = fuse_loop_cfg_create();
+        if (!lc) {
+            log_error("out of memory");
+            goto out_unmount;
+        }
+        fuse_loop_cfg_set_clone_fd(lc, fo.clone_fd);
+        /* -1 (unset) from fuse_parse_cmdline means "the default" */
+        if (fo.max_idle_threads != UINT_MAX)
+            fuse_loop_cfg_set_idle_threads(lc, fo.max_idle_threads);
+        fuse_loop_cfg_set_max_threads(lc, 64);
+        ret = fuse_session_loop_mt(se, lc);
+        fuse_loop_cfg_destroy(lc);
+    }
+    ret = ret != 0;
+
+out_unmount:
+    fuse_session_unmount(se);
+out_signals:
+    fuse_remove_signal_handlers(se);
+out_session:
+    fuse_session_destroy(se);
+out:
+    cache_free(cache);
+    http_client_free(http);
+    if (key) {
+        explicit_bzero(key, strlen(key));
+        free(key);
+    }
+    log_shutdown();
+    free(fo.mountpoint);
+    fuse_opt_free_args(&args);
+    options_free(&o);
+    curl_global_cleanup();
+    return ret;
+}

@@ -1,0 +1,79 @@
+#include "stats.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static json_t *counters(const uint64_t *vals, const char *const *names, int n)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < n; i++)
+        json_object_set_new(o, names[i], json_integer((json_int_t)vals[i]));
+    return o;
+}
+
+char *stats_render(const struct http_stats *h, const struct cache_stats *c, const char *api_url,
+                   size_t *len)
+{
+    static const char *const view_names[VIEW_COUNT] = {"all", "pending", "processing",
+                                                       "completed", "failed", "cancelled"};
+    json_t *root = json_object();
+    if (!root)
+        return NULL;
+    json_object_set_new(root, "api_url", json_string(api_url));
+    json_object_set_new(root, "requests", counters(h->requests, http_kind_names, HTTP_NKINDS));
+    json_object_set_new(root, "retries", json_integer((json_int_t)h->retries));
+    json_object_set_new(root, "errors", counters(h->errors, http_err_kind_names, HE_NKINDS));
+    json_object_set_new(root, "bytes_received", json_integer((json_int_t)h->bytes));
+
+    json_t *cache = json_object();
+    json_object_set_new(cache, "hits", json_integer((json_int_t)c->hits));
+    json_object_set_new(cache, "misses", json_integer((json_int_t)c->misses));
+    json_object_set_new(cache, "evictions", json_integer((json_int_t)c->evictions));
+    json_object_set_new(cache, "bytes", json_integer((json_int_t)c->bytes));
+    json_object_set_new(cache, "cap_bytes", json_integer((json_int_t)c->cap_bytes));
+    json_object_set_new(cache, "jobs_known", json_integer((json_int_t)c->entries));
+    json_object_set_new(cache, "jobs_rendered", json_integer((json_int_t)c->renders));
+    json_object_set_new(root, "cache", cache);
+
+    json_t *listings = json_object();
+    for (int v = 0; v < VIEW_COUNT; v++) {
+        json_t *l = json_object();
+        json_object_set_new(l, "fetched", json_boolean(c->views[v].fetched));
+        json_object_set_new(l, "age_seconds",
+                            c->views[v].fetched ? json_real(c->views[v].age_s) : json_null());
+        json_object_set_new(l, "jobs", json_integer((json_int_t)c->views[v].jobs));
+        json_object_set_new(l, "total", json_integer((json_int_t)c->views[v].total));
+        json_object_set_new(listings, view_names[v], l);
+    }
+    json_object_set_new(root, "listings", listings);
+
+    if (c->last_error_at) {
+        json_t *le = json_object();
+        char when[32];
+        struct tm tm;
+        gmtime_r(&c->last_error_at, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_object_set_new(le, "message", json_string(c->last_error));
+        json_object_set_new(le, "at", json_string(when));
+        json_object_set_new(root, "last_error", le);
+    } else {
+        json_object_set_new(root, "last_error", json_null());
+    }
+
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!text)
+        return NULL;
+    size_t n = strlen(text);
+    char *out = realloc(text, n + 2);
+    if (!out) {
+        free(text);
+        return NULL;
+    }
+    out[n] = '\n';
+    out[n + 1] = '\0';
+    *len = n + 1;
+    return out;
+}

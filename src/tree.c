@@ -1,0 +1,88 @@
+#include "tree.h"
+
+#include <string.h>
+
+#include "cache.h"
+#include "job.h"
+
+#define JOB_TAG (1ULL << 62)
+#define SLOT_BITS 3
+#define KIND_BITS 2
+
+const struct tree_fixed tree_fixed_nodes[] = {
+    {1, 1, "", NK_ROOT, -1},
+    {2, 1, "jobs", NK_JOBS, VIEW_ALL},
+    {9, 1, ".scrapefs", NK_CTL, -1},
+    {3, 2, "by-status", NK_BYSTATUS, -1},
+    {4, 3, "pending", NK_STATUS, VIEW_STATUS0 + ST_PENDING},
+    {5, 3, "processing", NK_STATUS, VIEW_STATUS0 + ST_PROCESSING},
+    {6, 3, "completed", NK_STATUS, VIEW_STATUS0 + ST_COMPLETED},
+    {7, 3, "failed", NK_STATUS, VIEW_STATUS0 + ST_FAILED},
+    {8, 3, "cancelled", NK_STATUS, VIEW_STATUS0 + ST_CANCELLED},
+    {10, 9, "stats", NK_STATS, -1},
+    {11, 9, "refresh", NK_REFRESH, -1},
+};
+const size_t tree_fixed_count = sizeof tree_fixed_nodes / sizeof tree_fixed_nodes[0];
+
+bool tree_decode(uint64_t ino, struct node *out)
+{
+    memset(out, 0, sizeof *out);
+    out->view = -1;
+    if (ino & JOB_TAG) {
+        uint64_t low = ino & ~JOB_TAG;
+        unsigned k = (unsigned)(low & ((1u << KIND_BITS) - 1));
+        unsigned slot = (unsigned)((low >> KIND_BITS) & ((1u << SLOT_BITS) - 1));
+        out->seq = low >> (KIND_BITS + SLOT_BITS);
+        if (slot >= VIEW_COUNT || out->seq == 0)
+            return false;
+        out->view = (int)slot;
+        out->kind = k == 0 ? NK_JOBDIR : NK_JOBFILE;
+        out->file = k == 0 ? 0 : (int)k - 1;
+        return true;
+    }
+    for (size_t i = 0; i < tree_fixed_count; i++)
+        if (tree_fixed_nodes[i].ino == ino) {
+            out->kind = tree_fixed_nodes[i].kind;
+            out->view = tree_fixed_nodes[i].view;
+            return true;
+        }
+    return false;
+}
+
+uint64_t tree_ino(const struct node *n)
+{
+    if (n->kind == NK_JOBDIR || n->kind == NK_JOBFILE) {
+        uint64_t k = n->kind == NK_JOBDIR ? 0 : (uint64_t)n->file + 1;
+        return JOB_TAG | n->seq << (KIND_BITS + SLOT_BITS) | (uint64_t)n->view << KIND_BITS | k;
+    }
+    for (size_t i = 0; i < tree_fixed_count; i++)
+        if (tree_fixed_nodes[i].kind == n->kind && tree_fixed_nodes[i].view == n->view)
+            return tree_fixed_nodes[i].ino;
+    return 0;
+}
+
+const struct tree_fixed *tree_fixed_child(uint64_t parent, const char *name)
+{
+    for (size_t i = 1; i < tree_fixed_count; i++)
+        if (tree_fixed_nodes[i].parent == parent && strcmp(tree_fixed_nodes[i].name, name) == 0)
+            return &tree_fixed_nodes[i];
+    return NULL;
+}
+
+bool tree_is_listing(const struct node *n)
+{
+    return n->kind == NK_JOBS || n->kind == NK_STATUS;
+}
+
+bool tree_is_dir(const struct node *n)
+{
+    switch (n->kind) {
+    case NK_STATS:
+    case NK_REFRESH:
+    case NK_JOBFILE:
+    case NK_NONE:
+        return false;
+    default:
+        return true;
+    }
+}
