@@ -59,8 +59,8 @@ bool jt_string_equals(struct jt_span str, const char *lit);
 
 /* Appends v re-indented: two spaces, "key": value, [] and {} when empty,
  * tokens copied as they are. Containers deeper than JT_PRETTY_MAX_DEPTH are
- * written compactly, and a document whose indentation would grow past eight
- * times its size is written compactly whole: a hostile nesting cannot blow up
+ * written compactly, and a document whose indentation would grow past 16
+ * times its size plus 1 MiB is written compactly whole: a hostile nesting cannot blow up
  * memory quadratically. */
 #define JT_PRETTY_MAX_DEPTH 512
 void jt_pretty(struct jt_span v, struct buf *out);

@@ -430,7 +430,7 @@ void jt_pretty(struct jt_span v, struct buf *out)
 {
     const char *s = v.p;
     size_t len = v.len, i = 0, depth = 0, start = out->len;
-    size_t limit = start + 8 * len + 65536;
+    size_t limit = start + 16 * len + (1u << 20);
     while (i < len) {
         i = skip_ws(s, len, i);
         if (i >= len)
