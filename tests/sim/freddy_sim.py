@@ -1,0 +1,944 @@
+#!/usr/bin/python3
+"""Local simulator of the Freddy scrape-jobs API (shared/SPEC.md section 1).
+
+Python 3 standard library only.  The full contract is tests/sim/PROTOCOL.md;
+keep the two in step.
+
+Design notes:
+- every job is kept only as its serialized JSON bytes (Entry.text); list
+  pages are built by joining those bytes, so a page costs microseconds;
+- the list order is a Python list, newest first; per-status views are
+  rebuilt lazily (once) after a change;
+- one lock guards all state; it is never held while sleeping.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+TERMINAL = ("completed", "failed", "cancelled")
+KEYS = ("job_id", "status", "url", "extracted_data", "error_message",
+        "metadata", "created_at", "completed_at")
+
+# 20 slots: 10 completed, 3 failed, 2 cancelled, 3 processing, 2 pending.
+STATUS_PATTERN = (
+    "completed", "failed", "completed", "processing", "completed",
+    "pending", "completed", "cancelled", "completed", "failed",
+    "processing", "completed", "completed", "pending", "completed",
+    "failed", "completed", "processing", "cancelled", "completed",
+)
+
+# Newest normal job; hostile and later-added jobs are newer.
+T0 = 1795867200          # 2026-11-28T12:00:00Z
+T_OLDEST = 1793491200    # 2026-11-01T00:00:00Z
+
+URL_TEMPLATES = (
+    "https://www.example.com/products/{i}",
+    "https://shop.example.org:8443/item?id={i}&ref=sim",
+    "http://Docs.Example.NET/guide/page-{i}.html",
+    "https://news.example.co.uk/2026/11/story-{i}",
+    "https://API.example.io/v2/data/{i}#top",
+    "https://www.example.com/search?q=caf%C3%A9&page={i}",
+)
+TAGS = (["a", "ü"], ["sale"], [], ["new", "日本語"], ["a", "b", "c"])
+NOTES = (None, "Ünïcode ✓ note", None, "line1\nline2",
+         'quote " and backslash \\', None)
+ERRORS = ("HTTP 503 from target", "Timeout after 30s",
+          "DNS resolution failed for host", "robots.txt disallows this URL",
+          "HTTP 404 from target")
+SKU_BASE = 12345678901234567890123
+
+_ENC = json.JSONEncoder(ensure_ascii=False)
+_INT_RE = re.compile(r"-?[0-9]{1,18}")
+
+
+def dump(obj):
+    """Serialize as json.dumps(obj, ensure_ascii=False) in UTF-8."""
+    return _ENC.encode(obj).encode("utf-8", "surrogatepass")
+
+
+def fmt_time(t, mode=0, usec=0):
+    """ISO 8601 UTC: mode 0 '...Z', 1 '....uuuuuuZ', 2 '...+00:00'."""
+    s = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))
+    if mode == 1:
+        return "%s.%06dZ" % (s, usec)
+    if mode == 2:
+        return s + "+00:00"
+    return s + "Z"
+
+
+def ordered_job(d):
+    """The SPEC keys first in SPEC order, then any extra keys."""
+    out = {k: d[k] for k in KEYS if k in d}
+    for k, v in d.items():
+        if k not in out:
+            out[k] = v
+    return out
+
+
+class Entry:
+    """One element of the jobs array: its id (str, or None when it has no
+    usable id), its status (str, or None), its JSON bytes, and whether it is
+    part of the list (raw jobs with list_raw false are detail-only)."""
+    __slots__ = ("id", "status", "text", "listed", "raw")
+
+    def __init__(self, job_id, status, text, listed=True, raw=False):
+        self.id = job_id
+        self.status = status
+        self.text = text
+        self.listed = listed
+        self.raw = raw
+
+
+def entry_from_obj(obj):
+    jid = obj.get("job_id") if isinstance(obj, dict) else None
+    st = obj.get("status") if isinstance(obj, dict) else None
+    return Entry(jid if isinstance(jid, str) else None,
+                 st if isinstance(st, str) else None, dump(obj))
+
+
+class Fault:
+    __slots__ = ("kind", "target", "count", "rate", "retry_after", "status")
+
+
+FAULT_KINDS = ("500", "502", "503", "429", "401", "403", "hang", "reset",
+               "truncate", "garbage", "html", "shape", "slow")
+FAULT_DETAIL = {"500": "Internal Server Error", "502": "Bad Gateway",
+                "503": "Service Unavailable", "429": "Too Many Requests",
+                "401": "Invalid API key", "403": "Forbidden"}
+HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+            b"<center><h1>502 Bad Gateway</h1></center>\r\n"
+            b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+GARBAGE = b"<<<this is not JSON>>> \x00\xff\xfe {\"jobs\": [garbage"
+
+
+class BadRequest(Exception):
+    def __init__(self, code, detail):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class State:
+    def __init__(self, args):
+        self.lock = threading.Lock()
+        self.api_key = args.api_key
+        self.latency_ms = float(args.latency_ms)
+        self.item_count = args.item_count
+        self.seed = args.seed
+        self.entries = []        # listed entries, newest first
+        self.by_id = {}          # id -> Entry (listed or detail-only)
+        self._views = None       # status -> [Entry], rebuilt lazily
+        self.id_rng = random.Random("ids-%d" % args.seed)
+        self.gen_rng = random.Random("extra-%d" % args.seed)
+        self.fault_rng = random.Random(args.seed)
+        self.faults = []
+        self.hang_event = threading.Event()
+        self.drift = None
+        self.top_time = T0
+        self.extra_n = 0
+        self.reset_counters()
+        self.generate(args.jobs, args.seed)
+        if args.hostile:
+            self.add_hostile()
+        self.view("completed")   # build the per-status views now, not on
+                                 # the first filtered request
+
+    # ----- counters -------------------------------------------------------
+    def reset_counters(self):
+        self.requests = {"list": 0, "detail": 0, "other": 0}
+        self.list_by_status = {"": 0}
+        for s in STATUSES:
+            self.list_by_status[s] = 0
+        self.list_pages = 0
+        self.faults_injected = 0
+
+    # ----- generation -----------------------------------------------------
+    def new_id(self):
+        while True:
+            jid = "job_%012x" % self.id_rng.getrandbits(48)
+            if jid not in self.by_id:
+                return jid
+
+    def make_job(self, rng, i, jid, status, created, ts_mode, usec):
+        """One normal job as a dict (keys in SPEC order)."""
+        url = URL_TEMPLATES[rng.randrange(len(URL_TEMPLATES))].format(i=i)
+        terminal = status in TERMINAL
+        items = None
+        if status == "completed":
+            items = []
+            for k in range(self.item_count):
+                n = rng.randrange(1, 100000)
+                items.append({
+                    "title": "Widget %d" % n,
+                    "price": rng.randrange(100, 100000) / 100,
+                    "sku": SKU_BASE + n * 7919 + k,
+                    "tags": TAGS[n % len(TAGS)],
+                    "in_stock": bool(n & 1),
+                    "note": NOTES[n % len(NOTES)],
+                })
+        return {
+            "job_id": jid,
+            "status": status,
+            "url": url,
+            "extracted_data": items,
+            "error_message": (ERRORS[i % len(ERRORS)]
+                              if status == "failed" else None),
+            "metadata": (None if i % 4 == 1 else
+                         {"source": "sim", "attempt": 1 + i % 3}),
+            "created_at": fmt_time(created, ts_mode, usec),
+            "completed_at": (fmt_time(created + 5 + (i * 37) % 600)
+                             if terminal else None),
+        }
+
+    def generate(self, n, seed):
+        rng = random.Random(seed)
+        avg = max(1.0, 0.9 * (T0 - T_OLDEST) / max(n, 1))
+        maxstep = max(1, int(2 * avg) - 1)
+        t = T0
+        by_id = self.by_id
+        entries = self.entries
+        for i in range(n):
+            while True:
+                jid = "job_%012x" % rng.getrandbits(48)
+                if jid not in by_id:
+                    break
+            status = STATUS_PATTERN[(i + seed) % len(STATUS_PATTERN)]
+            if i % 7 == 3:
+                mode, usec = 1, (i * 123457) % 1000000
+            elif i % 11 == 5:
+                mode, usec = 2, 0
+            else:
+                mode, usec = 0, 0
+            job = self.make_job(rng, i, jid, status, t, mode, usec)
+            e = Entry(jid, status, dump(job))
+            entries.append(e)
+            by_id[jid] = e
+            t -= rng.randint(1, maxstep)
+
+    def fresh_time(self):
+        """A creation time newer than every generated one (now if later)."""
+        self.top_time = max(int(time.time()), self.top_time + 1)
+        return self.top_time
+
+    def add_hostile(self):
+        rng = random.Random("hostile")
+        base = T0 + 1
+        front = []
+
+        def job(jid, **over):
+            nonlocal base
+            base += 1
+            d = self.make_job(rng, len(front), jid, "completed", base, 0, 0)
+            d.update(over)
+            front.append(entry_from_obj(d))
+            return d
+
+        for jid in ("a/b", "../escape", "..", ".hidden", "100%", "%41",
+                    "tab\there", "nul\u0000byte", "by-status", "by-date",
+                    "by-domain", "x" * 300, "", "ünïcødé"):
+            job(jid)
+        job("hostile-weird-status", status="weird-status")
+        job("hostile-object-data",
+            extracted_data={"title": "not an array", "price": 1.5})
+        deep = ["deep"]
+        for _ in range(199):
+            deep = [deep]
+        job("hostile-deep", extracted_data=deep)
+        blob = ("big string item 0123456789 " * 80000)[:2 * 1024 * 1024]
+        job("hostile-big-string", extracted_data=[blob])
+        d = job("hostile-missing-fields")
+        del d["url"], d["created_at"]
+        front[-1] = entry_from_obj(d)
+        job("hostile-invalid-values", created_at="not a date",
+            url="not a url")
+        base += 1
+        raw = ('{"job_id": "hostile-numbers", "status": "completed", '
+               '"url": "https://www.example.com/numbers", "extracted_data": '
+               '[{"huge": 1e400, "big": 1234567890123456789012345678901234567890, '
+               '"neg_big": -1234567890123456789012345678901234567890, '
+               '"tiny": 1e-400, "price": 29.99, "exp": 1.5E+3}], '
+               '"error_message": null, "metadata": null, "created_at": "%s", '
+               '"completed_at": "%s"}' % (fmt_time(base), fmt_time(base + 60)))
+        front.append(Entry("hostile-numbers", "completed",
+                           raw.encode("utf-8"), raw=True))
+        job("hostile-nul-error", error_message="boom\u0000after the NUL")
+        front.append(Entry(None, None, b"42", raw=True))
+        base += 1
+        front.append(entry_from_obj({
+            "status": "completed", "url": "https://www.example.com/no-id",
+            "extracted_data": [], "error_message": None, "metadata": None,
+            "created_at": fmt_time(base), "completed_at": fmt_time(base + 9)}))
+        # The last one built is the newest: it goes first.
+        front.reverse()
+        for e in front:
+            if e.id is not None:
+                self.by_id[e.id] = e
+        self.entries[:0] = front
+        self.top_time = base
+        self._views = None
+
+    # ----- views ----------------------------------------------------------
+    def view(self, status):
+        """Listed entries with that status (None: all), newest first.
+        Caller holds the lock; the result must not be kept past it."""
+        if status is None:
+            return self.entries
+        if self._views is None:
+            views = {}
+            for e in self.entries:
+                if e.status is not None:
+                    views.setdefault(e.status, []).append(e)
+            self._views = views
+        return self._views.get(status, ())
+
+    def add_front(self, entries):
+        """Insert entries (given newest first) at the front. Lock held."""
+        listed = []
+        for e in entries:
+            if e.id is not None:
+                old = self.by_id.get(e.id)
+                if old is not None:
+                    self.remove(old)
+                self.by_id[e.id] = e
+            if e.listed:
+                listed.append(e)
+        self.entries[:0] = listed
+        self._views = None
+
+    def remove(self, e):
+        if e.id is not None and self.by_id.get(e.id) is e:
+            del self.by_id[e.id]
+        if e.listed:
+            try:
+                self.entries.remove(e)
+            except ValueError:
+                pass
+        self._views = None
+
+    def list_page(self, status, limit, offset):
+        """Build one list page (bytes). Lock held."""
+        v = self.view(status)
+        page = v[offset:offset + limit]
+        return b"".join((
+            b'{"jobs": [', b", ".join([e.text for e in page]),
+            b'], "total": %d, "limit": %d, "offset": %d}'
+            % (len(v), limit, offset)))
+
+    def page_answered(self):
+        """Count an answered list page; apply drift when due. Lock held."""
+        self.list_pages += 1
+        d = self.drift
+        if d is not None:
+            d["remaining"] -= 1
+            if d["remaining"] <= 0:
+                self.apply_drift()
+
+    def apply_drift(self):
+        d = self.drift
+        self.drift = None
+        status = d.get("status")
+        if d["delete"] > 0:
+            for e in list(self.view(status)[:d["delete"]]):
+                self.remove(e)
+        new = []
+        for _ in range(d["insert"]):
+            new.append(self.new_normal(status or "completed"))
+        new.reverse()
+        self.add_front(new)
+
+    def new_normal(self, status):
+        self.extra_n += 1
+        jid = self.new_id()
+        job = self.make_job(self.gen_rng, 1000000 + self.extra_n, jid, status,
+                            self.fresh_time(), 0, 0)
+        return Entry(jid, status, dump(job))
+
+    # ----- faults ---------------------------------------------------------
+    def pick_fault(self, kind, status_param):
+        """The fault to inject for this API request, or None. Lock held."""
+        if kind not in ("list", "detail"):
+            return None
+        chosen = None
+        for f in self.faults:
+            if f.target != "any" and f.target != kind:
+                continue
+            if f.status is not None and (
+                    kind != "list" or (status_param or "") != f.status):
+                continue
+            if f.rate is not None:
+                if self.fault_rng.random() >= f.rate:
+                    continue
+            else:
+                if f.count == 0:
+                    continue
+                if f.count > 0:
+                    f.count -= 1
+            chosen = f
+            break
+        if chosen is not None:
+            self.faults_injected += 1
+            self.faults = [f for f in self.faults
+                           if f.rate is not None or f.count != 0]
+        return chosen
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FreddySim/1.0"
+    sys_version = ""
+    timeout = 300          # idle keep-alive connections are dropped after it
+
+    def setup(self):
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP,
+                                       socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    def log_message(self, fmt, *args):
+        if self.server.verbose:
+            super().log_message(fmt, *args)
+
+    # ----- plumbing -------------------------------------------------------
+    def do_GET(self):
+        self.dispatch("GET")
+
+    def do_POST(self):
+        self.dispatch("POST")
+
+    def do_PATCH(self):
+        self.dispatch("PATCH")
+
+    def do_DELETE(self):
+        self.dispatch("DELETE")
+
+    def do_PUT(self):
+        self.dispatch("PUT")
+
+    def read_body(self):
+        te = self.headers.get("Transfer-Encoding", "")
+        if te.lower() == "chunked":
+            chunks = []
+            while True:
+                line = self.rfile.readline(65537)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+        n = self.headers.get("Content-Length")
+        if not n:
+            return b""
+        n = int(n)
+        if n < 0:
+            raise ValueError("negative Content-Length")
+        return self.rfile.read(n)
+
+    def head_bytes(self, code, length, ctype, headers=(), close=False):
+        reason = self.responses.get(code, ("Unknown",))[0]
+        lines = ["HTTP/1.1 %d %s" % (code, reason),
+                 "Server: " + self.server_version,
+                 "Date: " + self.date_time_string(),
+                 "Content-Type: " + ctype,
+                 "Content-Length: %d" % length]
+        for k, v in headers:
+            lines.append("%s: %s" % (k, v))
+        if close:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def send(self, code, body, ctype="application/json", headers=()):
+        self.wfile.write(self.head_bytes(code, len(body), ctype, headers,
+                                         self.close_connection) + body)
+        if self.server.verbose:
+            self.log_request(code, len(body))
+
+    def send_json(self, code, obj, headers=()):
+        self.send(code, dump(obj), headers=headers)
+
+    def dispatch(self, method):
+        try:
+            try:
+                body = self.read_body()
+            except (ValueError, OSError):
+                self.close_connection = True
+                self.send_json(400, {"detail": "Bad request body"})
+                return
+            raw = self.path.encode("latin-1", "replace")
+            path, _, query = raw.partition(b"?")
+            path = path.partition(b"#")[0]
+            if path == b"/_sim" or path.startswith(b"/_sim/"):
+                self.control(method, path, query, body)
+            else:
+                self.api(method, path, query)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception:
+            # A bug in the simulator: say so, loudly, and answer 500.
+            traceback.print_exc(file=sys.stderr)
+            self.close_connection = True
+            try:
+                self.send_json(500, {"detail": "simulator error"})
+            except OSError:
+                pass
+
+    # ----- API routes -----------------------------------------------------
+    PREFIX = b"/api/v1/scrape/jobs"
+
+    def api(self, method, path, query):
+        st = self.server.state
+        pl = len(self.PREFIX)
+        if path == self.PREFIX:
+            kind = "list"
+        elif (path.startswith(self.PREFIX + b"/") and len(path) > pl + 1
+              and b"/" not in path[pl + 1:]):
+            kind = "detail"
+        else:
+            kind = "other"
+        params = {}
+        if kind == "list":
+            params = dict(parse_qsl(query.decode("utf-8", "surrogateescape"),
+                                    keep_blank_values=True))
+        status_param = params.get("status")
+        with st.lock:
+            st.requests[kind] += 1
+            if kind == "list":
+                key = status_param if status_param is not None else ""
+                st.list_by_status[key] = st.list_by_status.get(key, 0) + 1
+            latency = st.latency_ms
+        if latency > 0:
+            time.sleep(latency / 1000.0)
+        if method != "GET" and kind != "other":
+            self.send_json(405, {"detail": "Method Not Allowed"})
+            return
+        if kind == "other":
+            self.send_json(404, {"detail": "Not Found"})
+            return
+        with st.lock:
+            fault = st.pick_fault(kind, status_param)
+            hang_event = st.hang_event
+        if fault is None:
+            code, body, headers = self.api_answer(kind, path, params, True)
+            self.send(code, body, headers=headers)
+            return
+        self.inject(fault, kind, path, params, hang_event)
+
+    def api_answer(self, kind, path, params, count_page):
+        """(code, body, headers) of the real answer to an API GET."""
+        st = self.server.state
+        if not self.authorized():
+            return 401, dump({"detail": "Invalid API key"}), ()
+        if kind == "detail":
+            seg = path[len(self.PREFIX) + 1:]
+            jid = unquote_to_bytes(seg).decode("utf-8", "surrogateescape")
+            with st.lock:
+                e = st.by_id.get(jid)
+                text = e.text if e is not None else None
+            if text is None:
+                return 404, dump({"detail": "Job not found"}), ()
+            return 200, text, ()
+        status = params.get("status")
+        if status is not None and status not in STATUSES:
+            return 422, dump({"detail": "status must be one of "
+                              + ", ".join(STATUSES)}), ()
+        limit = params.get("limit", "50")
+        if not _INT_RE.fullmatch(limit) or not 1 <= int(limit) <= 100:
+            return 422, dump({"detail": "limit must be an integer "
+                              "between 1 and 100"}), ()
+        offset = params.get("offset", "0")
+        if not _INT_RE.fullmatch(offset) or int(offset) < 0:
+            return 422, dump({"detail": "offset must be an integer >= 0"}), ()
+        with st.lock:
+            body = st.list_page(status, int(limit), int(offset))
+            if count_page:
+                st.page_answered()
+        return 200, body, ()
+
+    def authorized(self):
+        key = self.server.state.api_key
+        if self.headers.get("X-API-Key") == key:
+            return True
+        auth = self.headers.get("Authorization")
+        if auth:
+            scheme, _, cred = auth.strip().partition(" ")
+            if scheme.lower() == "bearer" and cred.strip() == key:
+                return True
+        return False
+
+    def inject(self, f, kind, path, params, hang_event):
+        k = f.kind
+        if k in FAULT_DETAIL:
+            headers = ()
+            if f.retry_after is not None:
+                headers = (("Retry-After", str(f.retry_after)),)
+            self.send_json(int(k), {"detail": FAULT_DETAIL[k]}, headers)
+        elif k == "garbage":
+            self.send(200, GARBAGE)
+        elif k == "html":
+            self.send(502, HTML_502, ctype="text/html")
+        elif k == "shape":
+            self.send(200, b'{"items": []}' if kind == "list"
+                      else b'["not", "a", "job"]')
+        elif k == "hang":
+            hang_event.wait(120)
+            self.close_connection = True
+        elif k == "reset":
+            self.close_connection = True
+            sock = self.connection
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                struct.pack("ii", 1, 0))
+                os.close(sock.detach())
+            except OSError:
+                pass
+        elif k == "truncate":
+            code, body, headers = self.api_answer(kind, path, params, False)
+            self.close_connection = True
+            self.wfile.write(self.head_bytes(code, len(body),
+                                             "application/json", headers)
+                             + body[:len(body) // 2])
+        elif k == "slow":
+            code, body, headers = self.api_answer(kind, path, params, False)
+            self.wfile.write(self.head_bytes(code, len(body),
+                                             "application/json", headers))
+            i = 0
+            while i < len(body):
+                if hang_event.wait(0.1):      # cleared: send the rest now
+                    self.wfile.write(body[i:])
+                    break
+                self.wfile.write(body[i:i + 1])
+                i += 1
+
+    # ----- control routes -------------------------------------------------
+    def control(self, method, path, query, body):
+        st = self.server.state
+        try:
+            route = path[len(b"/_sim/"):]
+            data = None
+            if body.strip():
+                try:
+                    data = json.loads(body)
+                except ValueError:
+                    raise BadRequest(400, "body is not JSON")
+            if route.startswith(b"jobs/") and len(route) > 5:
+                jid = unquote_to_bytes(route[5:]).decode("utf-8",
+                                                         "surrogateescape")
+                self.control_job(method, jid, data)
+                return
+            handler = {
+                (b"GET", b"stats"): self.c_stats,
+                (b"POST", b"reset"): self.c_reset,
+                (b"GET", b"jobs"): self.c_jobs_get,
+                (b"POST", b"jobs"): self.c_jobs_post,
+                (b"POST", b"raw"): self.c_raw,
+                (b"POST", b"latency"): self.c_latency,
+                (b"POST", b"fault"): self.c_fault,
+                (b"POST", b"clear"): self.c_clear,
+                (b"POST", b"drift"): self.c_drift,
+            }.get((method.encode(), route))
+            if handler is None:
+                raise BadRequest(404, "Not Found")
+            if handler == self.c_jobs_get:
+                handler(query)
+            else:
+                handler(data)
+        except BadRequest as e:
+            self.send_json(e.code, {"detail": e.detail})
+
+    def c_stats(self, data):
+        st = self.server.state
+        with st.lock:
+            out = {"requests": dict(st.requests),
+                   "list_by_status": dict(st.list_by_status),
+                   "jobs": len(st.entries),
+                   "list_pages": st.list_pages,
+                   "faults_injected": st.faults_injected,
+                   "faults_active": len(st.faults),
+                   "latency_ms": st.latency_ms,
+                   "drift_pending": st.drift is not None}
+        self.send_json(200, out)
+
+    def c_reset(self, data):
+        st = self.server.state
+        with st.lock:
+            st.reset_counters()
+        self.send_json(200, {"ok": True})
+
+    def c_jobs_get(self, query):
+        st = self.server.state
+        q = dict(parse_qsl(query.decode("utf-8", "surrogateescape"),
+                           keep_blank_values=True))
+        with st.lock:
+            v = st.view(q.get("status"))
+            body = b"[" + b", ".join([e.text for e in v]) + b"]"
+        self.send(200, body)
+
+    def c_jobs_post(self, data):
+        st = self.server.state
+        items = data if isinstance(data, list) else [data]
+        if not items or not all(isinstance(d, dict) for d in items):
+            raise BadRequest(400, "body must be a job object or an array "
+                             "of them")
+        with st.lock:
+            new = []
+            # The first element ends up first (newest): give default
+            # creation times oldest-first, from the last element back.
+            for d in reversed(items):
+                d = dict(d)
+                if "job_id" not in d:
+                    d["job_id"] = st.new_id()
+                d.setdefault("status", "pending")
+                if "url" not in d:
+                    st.extra_n += 1
+                    d["url"] = "https://www.example.com/added/%d" % st.extra_n
+                if "created_at" not in d:
+                    d["created_at"] = fmt_time(st.fresh_time())
+                for k in KEYS:
+                    d.setdefault(k, None)
+                new.append(entry_from_obj(ordered_job(d)))
+            new.reverse()
+            ids = [e.id for e in new]
+            st.add_front(new)
+        self.send_json(200, {"added": ids})
+
+    def control_job(self, method, jid, data):
+        st = self.server.state
+        if method == "GET":
+            with st.lock:
+                e = st.by_id.get(jid)
+                text = e.text if e is not None else None
+            if text is None:
+                raise BadRequest(404, "Job not found")
+            self.send(200, text)
+        elif method == "DELETE":
+            with st.lock:
+                e = st.by_id.get(jid)
+                if e is not None:
+                    st.remove(e)
+            if e is None:
+                raise BadRequest(404, "Job not found")
+            self.send_json(200, {"deleted": jid})
+        elif method == "PATCH":
+            if not isinstance(data, dict):
+                raise BadRequest(400, "body must be an object")
+            with st.lock:
+                e = st.by_id.get(jid)
+                if e is None:
+                    raise BadRequest(404, "Job not found")
+                try:
+                    obj = json.loads(e.text)
+                except ValueError:
+                    obj = None
+                if not isinstance(obj, dict):
+                    raise BadRequest(409, "stored job is not an object")
+                obj.update(data)
+                new_id = obj.get("job_id")
+                new_id = new_id if isinstance(new_id, str) else None
+                if new_id != jid and new_id is not None \
+                        and new_id in st.by_id:
+                    raise BadRequest(409, "job_id already in use")
+                st_val = obj.get("status")
+                text = dump(obj)
+                if new_id != jid:
+                    del st.by_id[jid]
+                    if new_id is not None:
+                        st.by_id[new_id] = e
+                e.id = new_id
+                e.status = st_val if isinstance(st_val, str) else None
+                e.text = text
+                e.raw = False
+                st._views = None
+            self.send(200, text)
+        else:
+            raise BadRequest(405, "Method Not Allowed")
+
+    def c_raw(self, data):
+        st = self.server.state
+        if not isinstance(data, dict) or not isinstance(data.get("raw"), str):
+            raise BadRequest(400, 'body must be {"raw": "<JSON text>", ...}')
+        raw = data["raw"]
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        if "job_id" in data:
+            jid = data["job_id"]
+        else:
+            jid = parsed.get("job_id") if isinstance(parsed, dict) else None
+        if "status" in data:
+            status = data["status"]
+        else:
+            status = parsed.get("status") if isinstance(parsed, dict) else None
+        e = Entry(jid if isinstance(jid, str) else None,
+                  status if isinstance(status, str) else None,
+                  raw.encode("utf-8", "surrogatepass"),
+                  listed=bool(data.get("list_raw", True)), raw=True)
+        with st.lock:
+            st.add_front([e])
+        self.send_json(200, {"added": e.id})
+
+    def c_latency(self, data):
+        st = self.server.state
+        try:
+            ms = float(data["ms"])
+        except (TypeError, KeyError, ValueError):
+            raise BadRequest(400, 'body must be {"ms": N}')
+        if ms < 0:
+            raise BadRequest(400, "ms must be >= 0")
+        with st.lock:
+            st.latency_ms = ms
+        self.send_json(200, {"ms": ms})
+
+    def c_fault(self, data):
+        st = self.server.state
+        if not isinstance(data, dict):
+            raise BadRequest(400, "body must be an object")
+        f = Fault()
+        f.kind = str(data.get("kind"))
+        if f.kind not in FAULT_KINDS:
+            raise BadRequest(400, "kind must be one of "
+                             + ", ".join(FAULT_KINDS))
+        f.target = data.get("target", "any")
+        if f.target not in ("list", "detail", "any"):
+            raise BadRequest(400, "target must be list, detail or any")
+        try:
+            f.count = int(data.get("count", 1))
+            rate = data.get("rate")
+            f.rate = None if rate is None else float(rate)
+        except (TypeError, ValueError):
+            raise BadRequest(400, "count/rate must be numbers")
+        if f.rate is not None and not 0 <= f.rate <= 1:
+            raise BadRequest(400, "rate must be in 0..1")
+        f.retry_after = data.get("retry_after")
+        f.status = data.get("status")
+        with st.lock:
+            if f.rate is not None or f.count != 0:
+                st.faults.append(f)
+            n = len(st.faults)
+        self.send_json(200, {"faults": n})
+
+    def c_clear(self, data):
+        st = self.server.state
+        with st.lock:
+            st.faults = []
+            ev = st.hang_event
+            st.hang_event = threading.Event()
+        ev.set()
+        self.send_json(200, {"ok": True})
+
+    def c_drift(self, data):
+        st = self.server.state
+        if not isinstance(data, dict):
+            raise BadRequest(400, "body must be an object")
+        try:
+            d = {"remaining": int(data.get("after_pages", 1)),
+                 "insert": int(data.get("insert", 0)),
+                 "delete": int(data.get("delete", 0)),
+                 "status": data.get("status")}
+        except (TypeError, ValueError):
+            raise BadRequest(400, "after_pages/insert/delete must be integers")
+        if d["status"] is not None and d["status"] not in STATUSES:
+            raise BadRequest(400, "status must be one of "
+                             + ", ".join(STATUSES))
+        with st.lock:
+            st.drift = d
+            if d["remaining"] <= 0:
+                st.apply_drift()
+        self.send_json(200, {"ok": True})
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 1024
+    allow_reuse_address = True
+
+    def server_bind(self):
+        # HTTPServer.server_bind does a reverse DNS lookup: skip it.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = host
+        self.server_port = port
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Freddy scrape-jobs API simulator")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--api-key", default="test-key")
+    ap.add_argument("--jobs", type=int, default=25)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--latency-ms", type=float, default=0)
+    ap.add_argument("--hostile", action="store_true")
+    ap.add_argument("--item-count", type=int, default=3)
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args(argv)
+
+    stop = []
+
+    def on_signal(signum, frame):
+        stop.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    t0 = time.monotonic()
+    state = State(args)
+    if args.verbose:
+        print("generated %d jobs in %.2fs" % (len(state.entries),
+                                              time.monotonic() - t0),
+              file=sys.stderr, flush=True)
+
+    cls = Server
+    if ":" in args.host:
+        cls = type("Server6", (Server,), {"address_family": socket.AF_INET6})
+    try:
+        srv = cls((args.host, args.port), Handler)
+    except OSError as e:
+        print("freddy_sim: cannot listen on %s:%d: %s"
+              % (args.host, args.port, e), file=sys.stderr)
+        return 1
+    srv.state = state
+    srv.verbose = args.verbose
+    port = srv.server_address[1]
+    if args.port_file:
+        tmp = "%s.tmp.%d" % (args.port_file, os.getpid())
+        with open(tmp, "w") as f:
+            f.write("%d\n" % port)
+        os.replace(tmp, args.port_file)
+    host = "[%s]" % args.host if ":" in args.host else args.host
+    print("listening on http://%s:%d/api/v1" % (host, port), flush=True)
+
+    th = threading.Thread(target=srv.serve_forever,
+                          kwargs={"poll_interval": 0.05}, daemon=True)
+    th.start()
+    while not stop:
+        time.sleep(0.05)
+    srv.shutdown()
+    srv.server_close()
+    state.hang_event.set()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,506 @@
+"""Tests of the API simulator itself (tests/sim/PROTOCOL.md).
+
+Run: pytest-3 -q tests/sim/test_sim.py
+"""
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIM = os.path.join(HERE, "freddy_sim.py")
+KEY = "test-key"
+NJOBS = 40
+
+
+def start_sim(tmp_path, *extra):
+    port_file = tmp_path / "port"
+    proc = subprocess.Popen(
+        ["/usr/bin/python3", SIM, "--port", "0", "--port-file",
+         str(port_file), "--api-key", KEY] + list(extra),
+        stdout=open(tmp_path / "stdout", "wb"),
+        stderr=open(tmp_path / "stderr", "wb"))
+    deadline = time.monotonic() + 15
+    while not port_file.exists():
+        if proc.poll() is not None:
+            raise RuntimeError("simulator died: %r"
+                               % (tmp_path / "stderr").read_text())
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("simulator did not start")
+        time.sleep(0.02)
+    return proc, int(port_file.read_text())
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    proc, port = start_sim(tmp_path_factory.mktemp("sim"), "--jobs",
+                           str(NJOBS), "--seed", "7", "--hostile")
+    yield Sim(port)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+class Sim:
+    def __init__(self, port):
+        self.port = port
+        self.base = "http://127.0.0.1:%d" % port
+
+    def req(self, path, method="GET", body=None, headers=None, auth=True,
+            timeout=10):
+        h = {"X-API-Key": KEY} if auth else {}
+        h.update(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        r = urllib.request.Request(self.base + path, data=data, headers=h,
+                                   method=method)
+        try:
+            with urllib.request.urlopen(r, timeout=timeout) as resp:
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def api(self, path, **kw):
+        code, headers, body = self.req("/api/v1/scrape/jobs" + path, **kw)
+        return code, headers, body
+
+    def ctl(self, route, body=None, method=None):
+        code, _, data = self.req("/_sim/" + route, auth=False,
+                                 method=method or ("GET" if body is None
+                                                   else "POST"),
+                                 body=body)
+        assert code == 200, (route, code, data)
+        return json.loads(data)
+
+    def page(self, query):
+        code, _, body = self.api("?" + query)
+        assert code == 200, body
+        return json.loads(body)
+
+    def raw(self, path, timeout=5):
+        """A raw socket with a GET sent."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\n\r\n"
+                   % (path, KEY)).encode())
+        return s
+
+
+def q(job_id):
+    return urllib.parse.quote(job_id, safe="")
+
+
+def read_all(s):
+    out = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return out
+        out += b
+
+
+# ---------------------------------------------------------------- auth ----
+
+def test_auth(sim):
+    assert sim.api("?limit=1")[0] == 200
+    assert sim.api("?limit=1", auth=False,
+                   headers={"Authorization": "Bearer " + KEY})[0] == 200
+    code, _, body = sim.api("?limit=1", auth=False,
+                            headers={"X-API-Key": "wrong"})
+    assert code == 401 and json.loads(body) == {"detail": "Invalid API key"}
+    assert sim.api("?limit=1", auth=False)[0] == 401
+    assert sim.api("?limit=1", auth=False,
+                   headers={"Authorization": "Bearer nope"})[0] == 401
+    assert sim.api("/a%2Fb", auth=False)[0] == 401
+
+
+def test_keep_alive(sim):
+    c = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=5)
+    socks = set()
+    for _ in range(3):
+        c.request("GET", "/api/v1/scrape/jobs?limit=2",
+                  headers={"X-API-Key": KEY})
+        r = c.getresponse()
+        assert r.status == 200 and r.getheader("Content-Length")
+        json.loads(r.read())
+        socks.add(id(c.sock))
+    assert len(socks) == 1
+    c.close()
+
+
+# -------------------------------------------------------------- paging ----
+
+def test_paging_and_order(sim):
+    everything = sim.ctl("jobs")
+    first = sim.page("limit=7")
+    assert first["total"] == len(everything)
+    assert first["limit"] == 7 and first["offset"] == 0
+    got = []
+    off = 0
+    while off < first["total"]:
+        p = sim.page("limit=7&offset=%d" % off)
+        assert p["total"] == first["total"]
+        got.extend(p["jobs"])
+        off += 7
+    assert [j.get("job_id") if isinstance(j, dict) else j for j in got] == \
+        [j.get("job_id") if isinstance(j, dict) else j for j in everything]
+    assert sim.page("offset=100000")["jobs"] == []
+    assert sim.page("")["limit"] == 50
+    # normal jobs are newest first
+    normal = [j for j in got if isinstance(j, dict)
+              and re.fullmatch(r"job_[0-9a-f]{12}", j.get("job_id", ""))]
+    assert len(normal) == NJOBS
+    stamps = [j["created_at"][:19] for j in normal]
+    assert stamps == sorted(stamps, reverse=True) and len(set(stamps)) == NJOBS
+    assert any(j["created_at"].endswith("+00:00") for j in normal)
+    assert any(re.search(r"\.\d{6}Z$", j["created_at"]) for j in normal)
+    assert set(normal[0]) == {"job_id", "status", "url", "extracted_data",
+                              "error_message", "metadata", "created_at",
+                              "completed_at"}
+    for j in normal:
+        assert list(j)[0] == "job_id" and list(j)[-1] == "completed_at"
+        if j["status"] == "completed":
+            assert isinstance(j["extracted_data"], list)
+            assert len(j["extracted_data"]) == 3
+        else:
+            assert j["extracted_data"] is None
+        assert (j["completed_at"] is None) == (
+            j["status"] in ("pending", "processing"))
+        assert (j["error_message"] is not None) == (j["status"] == "failed")
+
+
+def test_status_filter(sim):
+    everything = sim.ctl("jobs")
+    for st in ("pending", "processing", "completed", "failed", "cancelled"):
+        p = sim.page("status=%s&limit=100" % st)
+        want = [j for j in everything
+                if isinstance(j, dict) and j.get("status") == st]
+        assert p["total"] == len(want) == len(p["jobs"])
+        assert all(j["status"] == st for j in p["jobs"])
+        assert p["total"] > 0
+
+
+@pytest.mark.parametrize("query", [
+    "limit=0", "limit=101", "limit=abc", "limit=", "limit=1.5",
+    "offset=-1", "offset=x", "status=bogus", "status=COMPLETED"])
+def test_422(sim, query):
+    code, _, body = sim.api("?" + query)
+    assert code == 422
+    assert "detail" in json.loads(body)
+
+
+def test_detail(sim):
+    everything = sim.ctl("jobs")
+    j = next(j for j in everything if isinstance(j, dict)
+             and j.get("job_id", "").startswith("job_"))
+    code, headers, body = sim.api("/" + j["job_id"])
+    assert code == 200 and json.loads(body) == j
+    assert headers["Content-Type"] == "application/json"
+    code, _, body = sim.api("/job_doesnotexist")
+    assert code == 404 and json.loads(body) == {"detail": "Job not found"}
+    for jid in ("a/b", "nul\u0000byte", "../escape", "..", "100%", "%41",
+                "tab\there", "ünïcødé", "x" * 300, ".hidden"):
+        code, _, body = sim.api("/" + q(jid))
+        assert code == 200, jid
+        assert json.loads(body)["job_id"] == jid
+    # unencoded slash is not a job id
+    assert sim.api("/a/b")[0] == 404
+
+
+# ------------------------------------------------------------- hostile ----
+
+def test_hostile(sim):
+    everything = sim.ctl("jobs")
+    ids = [j.get("job_id") for j in everything if isinstance(j, dict)]
+    for jid in ("a/b", "../escape", "..", ".hidden", "100%", "%41",
+                "tab\there", "nul\u0000byte", "by-status", "by-date",
+                "by-domain", "x" * 300, "", "ünïcødé"):
+        assert jid in ids
+    assert 42 in everything
+    assert any(isinstance(j, dict) and "job_id" not in j for j in everything)
+    byid = {j.get("job_id"): j for j in everything if isinstance(j, dict)}
+    assert byid["hostile-weird-status"]["status"] == "weird-status"
+    assert isinstance(byid["hostile-object-data"]["extracted_data"], dict)
+    d, depth = byid["hostile-deep"]["extracted_data"], 0
+    while isinstance(d, list):
+        d, depth = d[0], depth + 1
+    assert depth == 200
+    assert len(byid["hostile-big-string"]["extracted_data"][0]) == 2 << 20
+    assert "url" not in byid["hostile-missing-fields"]
+    assert "created_at" not in byid["hostile-missing-fields"]
+    assert byid["hostile-invalid-values"]["created_at"] == "not a date"
+    assert "\u0000" in byid["hostile-nul-error"]["error_message"]
+    code, _, body = sim.api("/hostile-numbers")
+    assert b"1e400" in body
+    assert b"1234567890123456789012345678901234567890" in body
+    code, _, body = sim.api("?limit=100")
+    assert b'"huge": 1e400' in body and b", 42, " in body
+    assert json.loads(body)["total"] == len(everything)
+
+
+# ------------------------------------------------------------- control ----
+
+def test_stats(sim):
+    sim.ctl("reset", {})
+    sim.page("limit=1")
+    sim.page("limit=1&status=failed")
+    sim.api("?limit=0")
+    sim.api("/job_nope")
+    sim.api("?limit=1", auth=False)
+    sim.req("/api/v1/other")
+    s = sim.ctl("stats")
+    assert s["requests"] == {"list": 4, "detail": 1, "other": 1}
+    assert s["list_by_status"][""] == 3
+    assert s["list_by_status"]["failed"] == 1
+    assert s["jobs"] == len(sim.ctl("jobs"))
+    sim.ctl("reset", {})
+    assert sim.ctl("stats")["requests"] == {"list": 0, "detail": 0,
+                                            "other": 0}
+
+
+def test_add_patch_delete(sim):
+    before = sim.page("limit=1")["total"]
+    r = sim.ctl("jobs", [{"job_id": "added-1", "url": "https://a.example/"},
+                         {"job_id": "added-2"}])
+    assert r["added"] == ["added-1", "added-2"]
+    p = sim.page("limit=2")
+    assert [j["job_id"] for j in p["jobs"]] == ["added-1", "added-2"]
+    assert p["total"] == before + 2
+    j = p["jobs"][0]
+    assert list(j) == ["job_id", "status", "url", "extracted_data",
+                       "error_message", "metadata", "created_at",
+                       "completed_at"]
+    assert j["status"] == "pending" and j["created_at"].endswith("Z")
+    assert j["created_at"] > p["jobs"][1]["created_at"]
+    n_completed = sim.page("status=completed&limit=1")["total"]
+    code, _, body = sim.req("/_sim/jobs/added-1", method="PATCH", auth=False,
+                            body={"status": "completed",
+                                  "extracted_data": [{"x": 1}]})
+    assert code == 200 and json.loads(body)["status"] == "completed"
+    p = sim.page("status=completed&limit=1")
+    assert p["total"] == n_completed + 1
+    assert p["jobs"][0]["job_id"] == "added-1"
+    assert json.loads(sim.api("/added-1")[2])["extracted_data"] == [{"x": 1}]
+    for jid in ("added-1", "added-2"):
+        assert sim.req("/_sim/jobs/" + jid, method="DELETE",
+                       auth=False)[0] == 200
+        assert sim.api("/" + jid)[0] == 404
+    assert sim.page("limit=1")["total"] == before
+
+
+def test_raw(sim):
+    raw = '{"job_id": "raw/1", "status": "failed", "v": 1e400,  "n": 29.99}'
+    sim.ctl("raw", {"job_id": "raw/1", "raw": raw, "list_raw": True})
+    code, _, body = sim.api("/" + q("raw/1"))
+    assert code == 200 and body == raw.encode()
+    code, _, body = sim.api("?limit=1&status=failed")
+    assert body.startswith(b'{"jobs": [' + raw.encode() + b"]")
+    sim.ctl("raw", {"job_id": "raw-2", "raw": '{"job_id": "raw-2"}',
+                    "list_raw": False})
+    assert sim.api("/raw-2")[0] == 200
+    assert "raw-2" not in [j.get("job_id") for j in sim.page("limit=5")["jobs"]
+                           if isinstance(j, dict)]
+    for jid in ("raw/1", "raw-2"):
+        sim.req("/_sim/jobs/" + q(jid), method="DELETE", auth=False)
+    assert sim.api("/raw-2")[0] == 404
+
+
+def test_latency(sim):
+    sim.ctl("latency", {"ms": 300})
+    try:
+        t = time.monotonic()
+        sim.page("limit=1")
+        assert time.monotonic() - t >= 0.3
+        t = time.monotonic()
+        sim.ctl("stats")                    # control routes: no latency
+        assert time.monotonic() - t < 0.25
+    finally:
+        sim.ctl("latency", {"ms": 0})
+
+
+# -------------------------------------------------------------- faults ----
+
+@pytest.mark.parametrize("kind", ["500", "502", "503", "429", "401", "403"])
+def test_fault_status(sim, kind):
+    sim.ctl("fault", {"kind": kind, "target": "list", "retry_after": 2})
+    assert sim.api("/a%2Fb")[0] == 200           # detail not targeted
+    code, headers, body = sim.api("?limit=1")
+    assert code == int(kind)
+    assert "detail" in json.loads(body)
+    assert headers["Retry-After"] == "2"
+    assert sim.api("?limit=1")[0] == 200         # count 1: used up
+
+
+def test_fault_garbage_html_shape(sim):
+    sim.ctl("fault", {"kind": "garbage"})
+    code, _, body = sim.api("?limit=1")
+    assert code == 200
+    with pytest.raises(ValueError):
+        json.loads(body)
+    sim.ctl("fault", {"kind": "html", "target": "detail"})
+    code, headers, body = sim.api("/a%2Fb")
+    assert code == 502 and headers["Content-Type"].startswith("text/html")
+    assert b"<html>" in body
+    sim.ctl("fault", {"kind": "shape", "count": 2})
+    assert json.loads(sim.api("?limit=1")[2]) == {"items": []}
+    assert isinstance(json.loads(sim.api("/a%2Fb")[2]), list)
+    assert sim.api("?limit=1")[0] == 200
+
+
+def test_fault_count_rate_status(sim):
+    sim.ctl("fault", {"kind": "500", "count": -1, "status": "failed"})
+    assert sim.api("?limit=1")[0] == 200
+    assert sim.api("?limit=1&status=completed")[0] == 200
+    for _ in range(3):
+        assert sim.api("?limit=1&status=failed")[0] == 500
+    sim.ctl("clear", {})
+    assert sim.api("?limit=1&status=failed")[0] == 200
+    sim.ctl("fault", {"kind": "503", "rate": 1.0})
+    assert [sim.api("?limit=1")[0] for _ in range(3)] == [503] * 3
+    sim.ctl("clear", {})
+    sim.ctl("fault", {"kind": "503", "rate": 0.0})
+    assert [sim.api("?limit=1")[0] for _ in range(3)] == [200] * 3
+    sim.ctl("clear", {})
+    sim.ctl("reset", {})
+    sim.ctl("fault", {"kind": "502"})
+    sim.api("?limit=1")
+    assert sim.ctl("stats")["requests"]["list"] == 1
+
+
+def test_fault_reset(sim):
+    sim.ctl("fault", {"kind": "reset"})
+    s = sim.raw("/api/v1/scrape/jobs?limit=1")
+    with pytest.raises(ConnectionResetError):
+        read_all(s)
+    s.close()
+    assert sim.api("?limit=1")[0] == 200
+
+
+def test_fault_truncate(sim):
+    full = sim.api("/a%2Fb")[2]
+    sim.ctl("fault", {"kind": "truncate", "target": "detail"})
+    s = sim.raw("/api/v1/scrape/jobs/a%2Fb")
+    data = read_all(s)
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    n = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+    assert n == len(full) and body == full[:n // 2]
+
+
+def test_fault_hang(sim):
+    sim.ctl("fault", {"kind": "hang"})
+    with pytest.raises(Exception) as ei:
+        sim.api("?limit=1", timeout=0.5)
+    assert "timed out" in str(ei.value)
+    s = sim.raw("/api/v1/scrape/jobs?limit=1")     # count 1: not hung
+    assert s.recv(100).startswith(b"HTTP/1.1 200")
+    s.close()
+    sim.ctl("fault", {"kind": "hang"})
+    s = sim.raw("/api/v1/scrape/jobs?limit=1")
+    s.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        s.recv(100)
+    sim.ctl("clear", {})
+    s.settimeout(5)
+    assert read_all(s) == b""                      # closed, no answer
+    s.close()
+
+
+def test_fault_slow(sim):
+    full = sim.api("/a%2Fb")[2]
+    sim.ctl("fault", {"kind": "slow", "target": "detail"})
+    s = sim.raw("/api/v1/scrape/jobs/a%2Fb")
+    s.settimeout(0.3)
+    got = b""
+    t = time.monotonic()
+    while time.monotonic() - t < 1.0:
+        try:
+            got += s.recv(65536)
+        except socket.timeout:
+            pass
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert 3 <= len(body) <= 15                    # ~10 bytes/s
+    sim.ctl("clear", {})
+    s.settimeout(5)
+    while len(body) < len(full):
+        b = s.recv(65536)
+        assert b
+        body += b
+    assert body == full
+    s.close()
+    # a client that gives up does not bother the server
+    sim.ctl("fault", {"kind": "slow"})
+    s = sim.raw("/api/v1/scrape/jobs?limit=5")
+    assert s.recv(100).startswith(b"HTTP/1.1 200")
+    s.close()
+    time.sleep(0.3)
+    sim.ctl("clear", {})
+    assert sim.api("?limit=1")[0] == 200
+
+
+# --------------------------------------------------------------- drift ----
+
+def test_drift(sim):
+    sim.ctl("drift", {"after_pages": 1, "insert": 3})
+    total = sim.page("limit=1")["total"]          # this page triggers it
+    p2 = sim.page("limit=5&offset=0")
+    assert p2["total"] == total + 3
+    p1 = sim.page("limit=5&offset=3")
+    assert p1["jobs"][:2] == p2["jobs"][3:]
+    new_ids = [j["job_id"] for j in p2["jobs"][:3]]
+    sim.ctl("drift", {"after_pages": 2, "delete": 3})
+    sim.page("limit=1")
+    assert sim.page("limit=1")["total"] == total + 3   # applied after this
+    assert sim.page("limit=1")["total"] == total
+    for jid in new_ids:
+        assert sim.api("/" + jid)[0] == 404
+    # status-targeted drift
+    n = sim.page("status=failed&limit=1")["total"]
+    sim.ctl("drift", {"after_pages": 0, "insert": 2, "status": "failed"})
+    assert sim.page("status=failed&limit=1")["total"] == n + 2
+
+
+# ---------------------------------------------------------- determinism ---
+
+def test_deterministic_and_sigterm(tmp_path):
+    outs = []
+    for i in range(2):
+        d = tmp_path / str(i)
+        d.mkdir()
+        proc, port = start_sim(d, "--jobs", "30", "--seed", "3",
+                               "--item-count", "1")
+        try:
+            with urllib.request.urlopen(
+                    "http://127.0.0.1:%d/_sim/jobs" % port, timeout=5) as r:
+                outs.append(r.read())
+        finally:
+            proc.send_signal(signal.SIGTERM if i == 0 else signal.SIGINT)
+            assert proc.wait(5) == 0
+    assert outs[0] == outs[1]
+    jobs = json.loads(outs[0])
+    assert len(jobs) == 30
+    counts = {}
+    for j in jobs:
+        counts[j["status"]] = counts.get(j["status"], 0) + 1
+    assert set(counts) == {"pending", "processing", "completed", "failed",
+                           "cancelled"}
+    assert all(len(j["extracted_data"]) == 1 for j in jobs
+               if j["status"] == "completed")
