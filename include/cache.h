@@ -19,8 +19,12 @@
 #include "job.h"
 #include "lister.h"
 
-/* Views: all jobs, then one per status in job_status order. */
+/* Views fetched from the API: all jobs, then one per status in job_status
+ * order. Views numbered from VIEW_COUNT on are groups derived from the
+ * all-jobs listing (SPEC §9): one per host of by-domain/ and per day of
+ * by-date/; they are as fresh as that listing and cost no request. */
 enum { VIEW_ALL = 0, VIEW_STATUS0 = 1, VIEW_COUNT = 1 + JOB_NSTATUS };
+enum { GROUP_DOMAIN = 0, GROUP_DATE = 1, GROUP_NKINDS = 2 };
 
 struct job_meta {
     size_t size[JOB_NFILES];
@@ -46,6 +50,7 @@ struct cache_stats {
         long total;
         int last_err;
     } views[VIEW_COUNT];
+    size_t groups[GROUP_NKINDS];
     char last_error[256];
     time_t last_error_at;
 };
@@ -98,6 +103,27 @@ int cache_entry_meta(struct cache *c, struct entry *e, struct job_meta *meta, do
 
 /* A reference to the job's current render (fetched when evicted or stale). */
 int cache_job_get(struct cache *c, struct entry *e, struct job **out);
+
+/* The group view (by-domain or by-date) entry e belongs to; 0 when none. */
+int cache_entry_group(struct cache *c, const struct entry *e, int kind);
+/* GROUP_* for a group view, -1 for a fetched view, -2 for no view. */
+int cache_view_kind(struct cache *c, int v);
+/* Finds the non-empty group `name` of a kind (refreshing the all-jobs
+ * listing when stale). Returns 0 and its view, or -ENOENT, -EIO, ... */
+int cache_group_find(struct cache *c, int kind, const char *name, int *v);
+
+struct group_item {
+    char *name; /* owned by the list */
+    int view;
+    time_t mtime;
+};
+struct group_list {
+    struct group_item *items;
+    size_t n;
+};
+/* The non-empty groups of a kind, sorted by name. */
+int cache_groups_list(struct cache *c, int kind, struct group_list *out);
+void group_list_free(struct group_list *l);
 
 /* Marks every listing and unfinished job stale. */
 void cache_expire_all(struct cache *c);

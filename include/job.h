@@ -55,6 +55,15 @@ void job_unref(struct job *j);
  * the UTC time, or -1. */
 int job_parse_time(const char *s, time_t *out);
 
+/* The by-domain directory of a job: its url's host, lower-case, with
+ * ":port" when the url names a port, encoded as a file name; "_invalid" when
+ * the url is missing or does not parse. out holds NAME_MAX_BYTES + 1. */
+void job_domain(const struct job *j, char *out);
+/* The by-date directory of a job: the UTC day of created_at (YYYY-MM-DD),
+ * or "_invalid". out holds at least 16 bytes. */
+void job_date(const struct job *j, char *out);
+#define JOB_GROUP_INVALID "_invalid"
+
 /* Maps a status string to the enum; ST_UNKNOWN for anything else. */
 enum job_status job_status_parse(const char *s);
 

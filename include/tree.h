@@ -8,7 +8,8 @@
  *
  *   1..31                      fixed nodes (the table below)
  *   1<<62 | seq<<5 | slot<<2 | k  a job's directory (k = 0) or file k-1 in the
- *                              directory of view `slot` (jobs/ or a status dir)
+ *                              directory of slot `slot` (see SLOT_DOMAIN)
+ *   2<<62 | v                  the by-domain or by-date directory of group view v
  */
 #ifndef SCRAPEFS_TREE_H
 #define SCRAPEFS_TREE_H
@@ -26,13 +27,23 @@ enum node_kind {
     NK_CTL,       /* .scrapefs/ */
     NK_STATS,
     NK_REFRESH,
+    NK_BYDOMAIN,  /* jobs/by-domain/: one directory per host */
+    NK_BYDATE,    /* jobs/by-date/: one directory per day */
+    NK_GROUP,     /* jobs/by-domain/<host>/ or jobs/by-date/<day>/: a group view */
     NK_JOBDIR,
     NK_JOBFILE,
 };
 
+/* The slot of a job node says which directory it sits in: the fetched view
+ * of that number (jobs/ or a status dir), or its by-domain / by-date group,
+ * which follows from the job itself. */
+#define SLOT_DOMAIN 6
+#define SLOT_DATE 7
+
 struct node {
     enum node_kind kind;
-    int view;      /* NK_JOBS, NK_STATUS, NK_JOBDIR, NK_JOBFILE: the view (cache.h) */
+    int view;      /* NK_JOBS, NK_STATUS, NK_GROUP: the view (cache.h);
+                      NK_JOBDIR, NK_JOBFILE: the slot */
     int file;      /* NK_JOBFILE: enum job_file */
     uint64_t seq;  /* NK_JOBDIR, NK_JOBFILE: the cache entry */
 };

@@ -20,12 +20,15 @@ struct entry {
     struct job *job;     /* one reference, or NULL when evicted */
     struct job_meta meta;
     int64_t fetched_ms;  /* when the job's data last came in */
-    uint8_t in_view;     /* bit v: listed in view v */
+    uint8_t in_view;     /* bit v: listed in fetched view v */
+    uint32_t group[GROUP_NKINDS]; /* its by-domain and by-date views, 0 = none */
     bool fetching;
     struct entry *prev, *next; /* LRU, only while job != NULL; head = newest */
 };
 
 struct view {
+    int kind;            /* GROUP_*, or -1 for a fetched view */
+    char *name;          /* a group's directory name (owned; the groups key) */
     struct entry **items;
     size_t n;
     long total;
@@ -52,7 +55,9 @@ struct cache {
     struct idmap byid;
     struct entry **byseq;
     size_t nentries, capentries;
-    struct view views[VIEW_COUNT];
+    struct view **views; /* fetched views first, then groups; never freed */
+    size_t nviews, capviews;
+    struct idmap groups[GROUP_NKINDS]; /* name -> view index + 1 */
     struct idmap negative;
     struct entry *lru_head, *lru_tail;
     size_t renders;
@@ -72,6 +77,30 @@ static void note_error(struct cache *c, const char *what, const char *msg)
     c->last_error_at = time(NULL);
 }
 
+/* Appends a view; returns its index or -1. A group's name is copied. */
+static int add_view(struct cache *c, int kind, const char *name)
+{
+    if (c->nviews == c->capviews) {
+        size_t cap = c->capviews ? c->capviews * 2 : 64;
+        struct view **n = realloc(c->views, cap * sizeof *n);
+        if (!n)
+            return -1;
+        c->views = n;
+        c->capviews = cap;
+    }
+    struct view *vw = calloc(1, sizeof *vw);
+    if (!vw)
+        return -1;
+    vw->kind = kind;
+    vw->mtime = time(NULL);
+    if (name && !(vw->name = strdup(name))) {
+        free(vw);
+        return -1;
+    }
+    c->views[c->nviews] = vw;
+    return (int)c->nviews++;
+}
+
 int cache_new(const struct cache_config *cfg, const struct lister *l, struct cache **out)
 {
     struct cache *c = calloc(1, sizeof *c);
@@ -83,9 +112,12 @@ int cache_new(const struct cache_config *cfg, const struct lister *l, struct cac
     c->ttl_ms = (int64_t)cfg->ttl_s * 1000;
     c->timeout_ms = (int64_t)cfg->timeout_s * 1000;
     c->cap_bytes = cfg->cap_bytes;
-    time_t now = time(NULL);
-    for (int v = 0; v < VIEW_COUNT; v++)
-        c->views[v].mtime = now;
+    for (int v = 0; v < VIEW_COUNT; v++) {
+        if (add_view(c, -1, NULL) < 0) {
+            cache_free(c);
+            return -ENOMEM;
+        }
+    }
     *out = c;
     return 0;
 }
@@ -100,8 +132,14 @@ void cache_free(struct cache *c)
         free(c->byseq[i]);
     }
     free(c->byseq);
-    for (int v = 0; v < VIEW_COUNT; v++)
-        free(c->views[v].items);
+    for (size_t v = 0; v < c->nviews; v++) {
+        free(c->views[v]->items);
+        free(c->views[v]->name);
+        free(c->views[v]);
+    }
+    free(c->views);
+    for (int k = 0; k < GROUP_NKINDS; k++)
+        idmap_free(&c->groups[k]);
     for (size_t i = 0; i < c->negative.cap; i++)
         if (c->negative.slots[i].hash)
             free(c->negative.slots[i].val);
@@ -230,9 +268,80 @@ static double fresh_left(const struct cache *c, const struct entry *e, int64_t n
 /* ---- views ---- */
 
 /* Installs a fetched listing as view v (lock held). */
+/* The group view named key of a kind, created when new; 0 when out of memory. */
+static uint32_t group_get(struct cache *c, int kind, const char *key)
+{
+    size_t len = strlen(key);
+    uintptr_t at = (uintptr_t)idmap_get(&c->groups[kind], key, len);
+    if (at)
+        return (uint32_t)(at - 1);
+    int v = add_view(c, kind, key);
+    if (v < 0)
+        return 0;
+    if (idmap_put(&c->groups[kind], c->views[v]->name, len, (void *)(uintptr_t)(v + 1)))
+        return 0;
+    return (uint32_t)v;
+}
+
+/* Replaces a view's members; bumps its generation when they changed. */
+static void set_members(struct view *vw, struct entry **items, size_t n)
+{
+    bool changed = n != vw->n || (n && memcmp(items, vw->items, n * sizeof *items) != 0);
+    free(vw->items);
+    vw->items = items;
+    vw->n = n;
+    if (changed) {
+        vw->gen++;
+        vw->mtime = time(NULL);
+    }
+}
+
+/* Derives the by-domain and by-date groups from the all-jobs listing (lock
+ * held; every listed entry has its render, as install_view just set it). */
+static void regroup(struct cache *c)
+{
+    struct view *all = c->views[VIEW_ALL];
+    char key[NAME_MAX_BYTES + 1];
+    for (size_t i = 0; i < all->n; i++) {
+        struct entry *e = all->items[i];
+        if (!e->job)
+            continue;
+        job_domain(e->job, key);
+        e->group[GROUP_DOMAIN] = group_get(c, GROUP_DOMAIN, key);
+        job_date(e->job, key);
+        e->group[GROUP_DATE] = group_get(c, GROUP_DATE, key);
+    }
+    size_t *count = calloc(c->nviews, sizeof *count);
+    struct entry ***items = calloc(c->nviews, sizeof *items);
+    if (!count || !items)
+        goto out;
+    for (size_t i = 0; i < all->n; i++)
+        for (int k = 0; k < GROUP_NKINDS; k++)
+            count[all->items[i]->group[k]]++;
+    for (size_t v = VIEW_COUNT; v < c->nviews; v++)
+        if (count[v] && !(items[v] = malloc(count[v] * sizeof **items)))
+            goto out;
+    memset(count, 0, c->nviews * sizeof *count);
+    for (size_t i = 0; i < all->n; i++) {
+        struct entry *e = all->items[i];
+        for (int k = 0; k < GROUP_NKINDS; k++)
+            if (e->group[k] >= VIEW_COUNT)
+                items[e->group[k]][count[e->group[k]]++] = e;
+    }
+    for (size_t v = VIEW_COUNT; v < c->nviews; v++) {
+        set_members(c->views[v], items[v], count[v]);
+        items[v] = NULL;
+    }
+out:
+    for (size_t v = 0; items && v < c->nviews; v++)
+        free(items[v]);
+    free(items);
+    free(count);
+}
+
 static int install_view(struct cache *c, int v, struct listing *ls, int64_t now)
 {
-    struct view *vw = &c->views[v];
+    struct view *vw = c->views[v];
     uint8_t bit = (uint8_t)(1u << v);
     struct entry **items = malloc((ls->n ? ls->n : 1) * sizeof *items);
     if (!items)
@@ -265,14 +374,23 @@ static int install_view(struct cache *c, int v, struct listing *ls, int64_t now)
     vw->fetched_ms = now;
     vw->valid_until = now + c->ttl_ms;
     vw->last_err = 0;
+    if (v == VIEW_ALL)
+        regroup(c);
     evict(c);
     return 0;
+}
+
+/* The fetched view a view comes from: groups derive from all jobs. */
+static int base_view(int v)
+{
+    return v < VIEW_COUNT ? v : VIEW_ALL;
 }
 
 /* Makes view v fresh (lock held; dropped while fetching). */
 static int refresh_view(struct cache *c, int v)
 {
-    struct view *vw = &c->views[v];
+    v = base_view(v);
+    struct view *vw = c->views[v];
     for (;;) {
         int64_t now = http_now_ms();
         if (vw->fetched_ms && now < vw->valid_until) {
@@ -325,9 +443,9 @@ int cache_view_snapshot(struct cache *c, int v, struct view_snap *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&c->mu);
-    int rc = refresh_view(c, v);
+    int rc = (size_t)v < c->nviews ? refresh_view(c, v) : -ENOENT;
     if (rc == 0) {
-        struct view *vw = &c->views[v];
+        struct view *vw = c->views[v];
         out->items = malloc((vw->n ? vw->n : 1) * sizeof *out->items);
         if (!out->items) {
             rc = -ENOMEM;
@@ -351,9 +469,9 @@ void view_snap_free(struct view_snap *s)
 void cache_view_info(struct cache *c, int v, time_t *mtime, double *fresh_s)
 {
     pthread_mutex_lock(&c->mu);
-    struct view *vw = &c->views[v];
-    int64_t left = vw->fetched_ms ? vw->valid_until - http_now_ms() : 0;
-    *mtime = vw->mtime;
+    struct view *base = c->views[base_view(v)];
+    int64_t left = base->fetched_ms ? base->valid_until - http_now_ms() : 0;
+    *mtime = (size_t)v < c->nviews ? c->views[v]->mtime : base->mtime;
     *fresh_s = left > 0 ? (double)left / 1000.0 : 0;
     pthread_mutex_unlock(&c->mu);
 }
@@ -442,6 +560,15 @@ static void negative_add(struct cache *c, const char *id, size_t len, int64_t no
     n->until = now + c->ttl_ms;
 }
 
+/* Is e listed in view v right now? (lock held) */
+static bool in_view(const struct cache *c, const struct entry *e, int v)
+{
+    if (v < VIEW_COUNT)
+        return (e->in_view >> v) & 1u;
+    int kind = c->views[v]->kind;
+    return (e->in_view & 1u) && e->group[kind] == (uint32_t)v;
+}
+
 int cache_lookup(struct cache *c, int v, const char *name, struct entry **out,
                  struct job_meta *meta, double *fresh_s)
 {
@@ -452,20 +579,20 @@ int cache_lookup(struct cache *c, int v, const char *name, struct entry **out,
     int rc = 0;
     pthread_mutex_lock(&c->mu);
     if (v != VIEW_ALL) {
-        rc = refresh_view(c, v);
+        rc = (size_t)v < c->nviews ? refresh_view(c, v) : -ENOENT;
         if (rc == 0) {
             struct entry *e = entry_get(c, id, (size_t)len, false);
-            if (!e || !(e->in_view & (1u << v))) {
+            if (!e || !in_view(c, e, v)) {
                 rc = -ENOENT;
             } else {
                 *out = e;
                 *meta = e->meta;
-                int64_t left = c->views[v].valid_until - http_now_ms();
+                int64_t left = c->views[base_view(v)]->valid_until - http_now_ms();
                 *fresh_s = left > 0 ? (double)left / 1000.0 : 0;
             }
         }
         if (rc == -ENOENT) {
-            int64_t left = c->views[v].valid_until - http_now_ms();
+            int64_t left = c->views[base_view(v)]->valid_until - http_now_ms();
             *fresh_s = left > 0 ? (double)left / 1000.0 : 0;
         }
         pthread_mutex_unlock(&c->mu);
@@ -474,7 +601,7 @@ int cache_lookup(struct cache *c, int v, const char *name, struct entry **out,
 
     int64_t now = http_now_ms();
     struct entry *e = entry_get(c, id, (size_t)len, false);
-    struct view *all = &c->views[VIEW_ALL];
+    struct view *all = c->views[VIEW_ALL];
     bool listed_fresh = e && (e->in_view & 1u) && all->fetched_ms && now < all->valid_until;
     if (!listed_fresh && !(e && e->fetched_ms && job_fresh(c, e, now))) {
         if (negative_hit(c, id, (size_t)len, now)) {
@@ -541,9 +668,84 @@ void cache_entry_peek(struct cache *c, struct entry *e, struct job_meta *meta, d
 bool cache_entry_in_view(struct cache *c, const struct entry *e, int v)
 {
     pthread_mutex_lock(&c->mu);
-    bool in = (e->in_view >> v) & 1u;
+    bool in = (size_t)v < c->nviews && in_view(c, e, v);
     pthread_mutex_unlock(&c->mu);
     return in;
+}
+
+int cache_entry_group(struct cache *c, const struct entry *e, int kind)
+{
+    pthread_mutex_lock(&c->mu);
+    int v = (int)e->group[kind];
+    pthread_mutex_unlock(&c->mu);
+    return v;
+}
+
+int cache_view_kind(struct cache *c, int v)
+{
+    pthread_mutex_lock(&c->mu);
+    int kind = (size_t)v < c->nviews ? c->views[v]->kind : -2;
+    pthread_mutex_unlock(&c->mu);
+    return kind;
+}
+
+int cache_group_find(struct cache *c, int kind, const char *name, int *v)
+{
+    pthread_mutex_lock(&c->mu);
+    int rc = refresh_view(c, VIEW_ALL);
+    if (rc == 0) {
+        uintptr_t at = (uintptr_t)idmap_get(&c->groups[kind], name, strlen(name));
+        if (at && c->views[at - 1]->n > 0)
+            *v = (int)(at - 1);
+        else
+            rc = -ENOENT;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+    return strcmp(((const struct group_item *)a)->name, ((const struct group_item *)b)->name);
+}
+
+int cache_groups_list(struct cache *c, int kind, struct group_list *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&c->mu);
+    int rc = refresh_view(c, VIEW_ALL);
+    if (rc == 0) {
+        out->items = calloc(c->nviews ? c->nviews : 1, sizeof *out->items);
+        if (!out->items)
+            rc = -ENOMEM;
+        for (size_t v = VIEW_COUNT; rc == 0 && v < c->nviews; v++) {
+            struct view *vw = c->views[v];
+            if (vw->kind != kind || vw->n == 0)
+                continue;
+            struct group_item *g = &out->items[out->n];
+            if (!(g->name = strdup(vw->name))) {
+                rc = -ENOMEM;
+                break;
+            }
+            g->view = (int)v;
+            g->mtime = vw->mtime;
+            out->n++;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (rc)
+        group_list_free(out);
+    else
+        qsort(out->items, out->n, sizeof *out->items, cmp_group);
+    return rc;
+}
+
+void group_list_free(struct group_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i].name);
+    free(l->items);
+    memset(l, 0, sizeof *l);
 }
 
 int cache_entry_meta(struct cache *c, struct entry *e, struct job_meta *meta, double *fresh_s)
@@ -578,7 +780,7 @@ void cache_expire_all(struct cache *c)
 {
     pthread_mutex_lock(&c->mu);
     for (int v = 0; v < VIEW_COUNT; v++)
-        c->views[v].valid_until = 0;
+        c->views[v]->valid_until = 0;
     for (size_t i = 0; i < c->nentries; i++)
         if (!c->byseq[i]->meta.final)
             c->byseq[i]->fetched_ms = 0;
@@ -602,13 +804,16 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
     out->entries = c->nentries;
     out->renders = c->renders;
     for (int v = 0; v < VIEW_COUNT; v++) {
-        struct view *vw = &c->views[v];
+        struct view *vw = c->views[v];
         out->views[v].fetched = vw->fetched_ms != 0;
         out->views[v].age_s = vw->fetched_ms ? (double)(now - vw->fetched_ms) / 1000.0 : 0;
         out->views[v].jobs = vw->n;
         out->views[v].total = vw->total;
         out->views[v].last_err = vw->last_err;
     }
+    for (size_t v = VIEW_COUNT; v < c->nviews; v++)
+        if (c->views[v]->n)
+            out->groups[c->views[v]->kind]++;
     memcpy(out->last_error, c->last_error, sizeof out->last_error);
     out->last_error_at = c->last_error_at;
     pthread_mutex_unlock(&c->mu);

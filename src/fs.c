@@ -88,8 +88,15 @@ static int node_attr(struct fs_ctx *f, const struct node *n, struct stat *st, do
         fill_dir(f, st, ino, f->started);
         *timeout = LONG_TIMEOUT;
         return 0;
+    case NK_BYDOMAIN:
+    case NK_BYDATE:
+        cache_view_info(f->cache, VIEW_ALL, &mtime, &fresh);
+        fill_dir(f, st, ino, mtime);
+        *timeout = fresh;
+        return 0;
     case NK_JOBS:
     case NK_STATUS:
+    case NK_GROUP:
         cache_view_info(f->cache, n->view, &mtime, &fresh);
         fill_dir(f, st, ino, mtime);
         *timeout = fresh;
@@ -151,6 +158,14 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         fuse_reply_attr(req, &st, timeout);
 }
 
+/* The slot of the job directories listed in directory p. */
+static int slot_of(struct fs_ctx *f, const struct node *p)
+{
+    if (p->kind != NK_GROUP)
+        return p->view;
+    return cache_view_kind(f->cache, p->view) == GROUP_DOMAIN ? SLOT_DOMAIN : SLOT_DATE;
+}
+
 static void reply_negative(fuse_req_t req, double timeout)
 {
     struct fuse_entry_param e;
@@ -183,6 +198,28 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_entry(req, &e);
         return;
     }
+    if (p.kind == NK_BYDOMAIN || p.kind == NK_BYDATE) {
+        int v;
+        double fresh;
+        time_t mt;
+        int rc = cache_group_find(f->cache, p.kind == NK_BYDOMAIN ? GROUP_DOMAIN : GROUP_DATE,
+                                  name, &v);
+        cache_view_info(f->cache, VIEW_ALL, &mt, &fresh);
+        if (rc == -ENOENT) {
+            reply_negative(req, fresh);
+            return;
+        }
+        if (rc) {
+            fuse_reply_err(req, -rc);
+            return;
+        }
+        n = (struct node){.kind = NK_GROUP, .view = v};
+        node_attr(f, &n, &e.attr, &e.attr_timeout);
+        e.ino = tree_ino(&n);
+        e.entry_timeout = fresh;
+        fuse_reply_entry(req, &e);
+        return;
+    }
     if (tree_is_listing(&p)) {
         struct entry *ent;
         struct job_meta m;
@@ -196,7 +233,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
             fuse_reply_err(req, -rc);
             return;
         }
-        n = (struct node){.kind = NK_JOBDIR, .view = p.view, .seq = cache_entry_seq(ent)};
+        n = (struct node){.kind = NK_JOBDIR, .view = slot_of(f, &p), .seq = cache_entry_seq(ent)};
         fill_job(f, &e.attr, &n, &m);
         e.ino = tree_ino(&n);
         e.attr_timeout = m.final ? LONG_TIMEOUT : fresh;
@@ -237,14 +274,23 @@ struct dir_handle {
     uint64_t parent_ino;
     const struct tree_fixed *fixed[16];
     size_t nfixed;
-    struct view_snap snap;
+    struct view_snap snap;     /* listing directories */
+    struct group_list groups;  /* by-domain/ and by-date/ */
+    int slot;                  /* of the job directories listed */
 };
 
-static uint64_t parent_of(const struct node *n)
+static uint64_t parent_of(struct fs_ctx *f, const struct node *n)
 {
     switch (n->kind) {
-    case NK_JOBDIR:
-        return n->view == VIEW_ALL ? 2 : tree_ino(&(struct node){.kind = NK_STATUS, .view = n->view});
+    case NK_JOBDIR: {
+        if (n->view < SLOT_DOMAIN)
+            return n->view == VIEW_ALL ? 2 : tree_ino(&(struct node){.kind = NK_STATUS, .view = n->view});
+        struct entry *e = cache_entry_by_seq(f->cache, n->seq);
+        int g = e ? cache_entry_group(f->cache, e, n->view == SLOT_DOMAIN ? GROUP_DOMAIN : GROUP_DATE) : 0;
+        return g ? tree_ino(&(struct node){.kind = NK_GROUP, .view = g}) : 2;
+    }
+    case NK_GROUP:
+        return cache_view_kind(f->cache, n->view) == GROUP_DOMAIN ? 12 : 13;
     default:
         for (size_t i = 0; i < tree_fixed_count; i++)
             if (tree_fixed_nodes[i].ino == tree_ino(n))
@@ -267,7 +313,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         return;
     }
     d->self = n;
-    d->parent_ino = parent_of(&n);
+    d->parent_ino = parent_of(f, &n);
+    d->slot = slot_of(f, &n);
     for (size_t i = 1; i < tree_fixed_count && d->nfixed < 16; i++)
         if (tree_fixed_nodes[i].parent == ino)
             d->fixed[d->nfixed++] = &tree_fixed_nodes[i];
@@ -279,8 +326,18 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
             fuse_reply_err(req, -rc);
             return;
         }
-        uint64_t before = atomic_exchange(&kernel_gen[n.view], d->snap.gen);
-        fi->keep_cache = before == d->snap.gen;
+        if (n.view < VIEW_COUNT) {
+            uint64_t before = atomic_exchange(&kernel_gen[n.view], d->snap.gen);
+            fi->keep_cache = before == d->snap.gen;
+        }
+    } else if (n.kind == NK_BYDOMAIN || n.kind == NK_BYDATE) {
+        int rc = cache_groups_list(f->cache, n.kind == NK_BYDOMAIN ? GROUP_DOMAIN : GROUP_DATE,
+                                   &d->groups);
+        if (rc) {
+            free(d);
+            fuse_reply_err(req, -rc);
+            return;
+        }
     } else if (n.kind == NK_JOBDIR) {
         struct entry *e = cache_entry_by_seq(f->cache, n.seq);
         if (!e) {
@@ -331,7 +388,15 @@ static bool dir_item(struct fs_ctx *f, struct dir_handle *d, size_t idx, struct 
         struct entry *e = d->snap.items[idx];
         if (cache_entry_name(e, it->name) < 0)
             it->name[0] = '\0';
-        it->node = (struct node){.kind = NK_JOBDIR, .view = d->self.view, .seq = cache_entry_seq(e)};
+        it->node = (struct node){.kind = NK_JOBDIR, .view = d->slot, .seq = cache_entry_seq(e)};
+    } else if (idx < d->groups.n) {
+        snprintf(it->name, sizeof it->name, "%s", d->groups.items[idx].name);
+        it->node = (struct node){.kind = NK_GROUP, .view = d->groups.items[idx].view};
+        st->st_ino = tree_ino(&it->node);
+        st->st_mode = S_IFDIR;
+        if (want_attr)
+            node_attr(f, &it->node, st, timeout);
+        return true;
     } else {
         return false;
     }
@@ -373,11 +438,14 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
             e.ino = st.st_ino;
             e.attr = st;
             e.attr_timeout = timeout;
-            e.entry_timeout = tree_is_listing(&d->self) ? timeout : LONG_TIMEOUT;
-            if (tree_is_listing(&d->self)) {
+            e.entry_timeout = LONG_TIMEOUT;
+            if (tree_is_listing(&d->self) || d->self.kind == NK_BYDOMAIN ||
+                d->self.kind == NK_BYDATE) {
+                /* the names are as fresh as the listing they come from */
                 double fresh;
                 time_t mt;
-                cache_view_info(f->cache, d->self.view, &mt, &fresh);
+                cache_view_info(f->cache, tree_is_listing(&d->self) ? d->self.view : VIEW_ALL,
+                                &mt, &fresh);
                 e.entry_timeout = fresh;
             }
             n = fuse_add_direntry_plus(req, buf + used, size - used, it.name, &e, (off_t)idx + 1);
@@ -412,6 +480,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
     struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
     if (d) {
         view_snap_free(&d->snap);
+        group_list_free(&d->groups);
         free(d);
     }
     fuse_reply_err(req, 0);
@@ -627,6 +696,12 @@ static void reply_xattr_data(fuse_req_t req, const char *data, size_t len, size_
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     struct job *j;
+    /* ls -l asks every entry for security.selinux and the ACLs: answer
+     * those without touching the cache */
+    if (strncmp(name, "user.", 5) != 0) {
+        fuse_reply_err(req, ENODATA);
+        return;
+    }
     int rc = job_xattrs(ctx(req), ino, &j);
     if (rc) {
         fuse_reply_err(req, -rc);

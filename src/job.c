@@ -1,6 +1,7 @@
 #include "job.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,4 +256,40 @@ int job_parse(const char *text, size_t len, time_t now, struct job **out, char *
 fail:
     job_free(j);
     return rc;
+}
+
+void job_domain(const struct job *j, char *out)
+{
+    strcpy(out, JOB_GROUP_INVALID);
+    if (!j->url)
+        return;
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL;
+    if (!u || curl_url_set(u, CURLUPART_URL, j->url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host)
+        goto out;
+    curl_url_get(u, CURLUPART_PORT, &port, 0); /* only a port the url names */
+    char name[NAME_MAX_BYTES + 1];
+    int n = snprintf(name, sizeof name, "%s%s%s", host, port ? ":" : "", port ? port : "");
+    if (n <= 0 || (size_t)n >= sizeof name)
+        goto out;
+    for (char *c = name; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    if (names_encode(name, (size_t)n, out) < 0)
+        strcpy(out, JOB_GROUP_INVALID);
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+}
+
+void job_date(const struct job *j, char *out)
+{
+    struct tm tm;
+    if (j->created == -1 || !gmtime_r(&j->created, &tm) || tm.tm_year < -1900 ||
+        tm.tm_year > 9999 - 1900) {
+        strcpy(out, JOB_GROUP_INVALID);
+        return;
+    }
+    strftime(out, 16, "%Y-%m-%d", &tm);
 }

@@ -101,7 +101,12 @@ static int merge_page(struct merge *m, const char *body, size_t len, time_t now)
         }
         uintptr_t at = (uintptr_t)idmap_get(&m->ids, j->id, j->id_len);
         if (at) {
-            /* later reads are newer: they win */
+            /* later reads are newer: they win. The map's key points into
+             * the job it replaces, so it is re-keyed first. */
+            if (idmap_put(&m->ids, j->id, j->id_len, (void *)at)) {
+                job_unref(j);
+                return -ENOMEM;
+            }
             job_unref(m->jobs[at - 1]);
             m->jobs[at - 1] = j;
             continue;
@@ -275,7 +280,11 @@ int lister_fetch_job(const struct lister *l, const char *id, size_t idlen, int64
     struct buf u = {0};
     buf_put(&u, l->api_url, strlen(l->api_url));
     buf_put(&u, "/scrape/jobs/", 13);
-    http_escape(&u, id, idlen);
+    /* "." and ".." are path segments any URL handling would resolve */
+    if ((idlen == 1 && id[0] == '.') || (idlen == 2 && id[0] == '.' && id[1] == '.'))
+        buf_put(&u, "%2E%2E", idlen * 3);
+    else
+        http_escape(&u, id, idlen);
     buf_putc(&u, '\0');
     if (u.oom) {
         buf_free(&u);

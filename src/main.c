@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,10 @@ int main(int argc, char *argv[])
         ret = fuse_session_loop_mt(se, lc);
         fuse_loop_cfg_destroy(lc);
     }
+    /* the loop reports the signal that ended it: that is a clean stop */
+    if (ret == SIGINT || ret == SIGTERM || ret == SIGHUP || ret == -SIGINT || ret == -SIGTERM ||
+        ret == -SIGHUP)
+        ret = 0;
     ret = ret != 0;
 
 out_unmount:

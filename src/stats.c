@@ -48,6 +48,8 @@ char *stats_render(const struct http_stats *h, const struct cache_stats *c, cons
         json_object_set_new(listings, view_names[v], l);
     }
     json_object_set_new(root, "listings", listings);
+    json_object_set_new(root, "domains", json_integer((json_int_t)c->groups[GROUP_DOMAIN]));
+    json_object_set_new(root, "dates", json_integer((json_int_t)c->groups[GROUP_DATE]));
 
     if (c->last_error_at) {
         json_t *le = json_object();

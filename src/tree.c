@@ -1,11 +1,14 @@
 #include "tree.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "cache.h"
 #include "job.h"
 
 #define JOB_TAG (1ULL << 62)
+#define GROUP_TAG (2ULL << 62)
+#define TAG_MASK (3ULL << 62)
 #define SLOT_BITS 3
 #define KIND_BITS 2
 
@@ -14,6 +17,8 @@ const struct tree_fixed tree_fixed_nodes[] = {
     {2, 1, "jobs", NK_JOBS, VIEW_ALL},
     {9, 1, ".scrapefs", NK_CTL, -1},
     {3, 2, "by-status", NK_BYSTATUS, -1},
+    {12, 2, "by-domain", NK_BYDOMAIN, -1},
+    {13, 2, "by-date", NK_BYDATE, -1},
     {4, 3, "pending", NK_STATUS, VIEW_STATUS0 + ST_PENDING},
     {5, 3, "processing", NK_STATUS, VIEW_STATUS0 + ST_PROCESSING},
     {6, 3, "completed", NK_STATUS, VIEW_STATUS0 + ST_COMPLETED},
@@ -28,12 +33,20 @@ bool tree_decode(uint64_t ino, struct node *out)
 {
     memset(out, 0, sizeof *out);
     out->view = -1;
-    if (ino & JOB_TAG) {
-        uint64_t low = ino & ~JOB_TAG;
+    if ((ino & TAG_MASK) == GROUP_TAG) {
+        uint64_t v = ino & ~TAG_MASK;
+        if (v < VIEW_COUNT || v > INT32_MAX)
+            return false;
+        out->kind = NK_GROUP;
+        out->view = (int)v;
+        return true;
+    }
+    if ((ino & TAG_MASK) == JOB_TAG) {
+        uint64_t low = ino & ~TAG_MASK;
         unsigned k = (unsigned)(low & ((1u << KIND_BITS) - 1));
         unsigned slot = (unsigned)((low >> KIND_BITS) & ((1u << SLOT_BITS) - 1));
         out->seq = low >> (KIND_BITS + SLOT_BITS);
-        if (slot >= VIEW_COUNT || out->seq == 0)
+        if (out->seq == 0 || k > JOB_NFILES)
             return false;
         out->view = (int)slot;
         out->kind = k == 0 ? NK_JOBDIR : NK_JOBFILE;
@@ -55,6 +68,8 @@ uint64_t tree_ino(const struct node *n)
         uint64_t k = n->kind == NK_JOBDIR ? 0 : (uint64_t)n->file + 1;
         return JOB_TAG | n->seq << (KIND_BITS + SLOT_BITS) | (uint64_t)n->view << KIND_BITS | k;
     }
+    if (n->kind == NK_GROUP)
+        return GROUP_TAG | (uint64_t)n->view;
     for (size_t i = 0; i < tree_fixed_count; i++)
         if (tree_fixed_nodes[i].kind == n->kind && tree_fixed_nodes[i].view == n->view)
             return tree_fixed_nodes[i].ino;
@@ -71,7 +86,7 @@ const struct tree_fixed *tree_fixed_child(uint64_t parent, const char *name)
 
 bool tree_is_listing(const struct node *n)
 {
-    return n->kind == NK_JOBS || n->kind == NK_STATUS;
+    return n->kind == NK_JOBS || n->kind == NK_STATUS || n->kind == NK_GROUP;
 }
 
 bool tree_is_dir(const struct node *n)

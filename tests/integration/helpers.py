@@ -1,0 +1,281 @@
+"""Pure helpers shared by the integration tests (no fixtures here).
+
+Everything that knows what scrapefs *should* show (file names, file
+contents, timestamps) is computed here independently of the daemon, from the
+jobs the simulator reports, so a test compares two independent renderings.
+"""
+
+import datetime
+import json
+import math
+import os
+import re
+import stat
+import time
+
+STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+RESERVED = ("by-status", "by-domain", "by-date")
+# Entries of jobs/ that are views, not jobs; by-domain / by-date come later
+# (SPEC §9) and are tolerated but not required.
+OPTIONAL_VIEWS = {b"by-domain", b"by-date"}
+JOB_FILES = {"job.json", "error.txt", "data.jsonl"}
+
+
+# --------------------------------------------------------------- names ----
+
+def id_bytes(job_id):
+    """The bytes of a job id as the API sends them (UTF-8)."""
+    return job_id.encode("utf-8", "surrogatepass")
+
+
+def encode_id(job_id):
+    """SPEC §3 name of a job id, as bytes; None when it must be left out."""
+    raw = id_bytes(job_id)
+    if not raw:
+        return None
+    out = bytearray()
+    for i, c in enumerate(raw):
+        if c in (0x2F, 0x25) or c < 0x20 or c == 0x7F or (i == 0 and c == 0x2E):
+            out += b"%%%02X" % c
+        else:
+            out.append(c)
+    if job_id in RESERVED:
+        out = bytearray(b"%%%02X" % raw[0]) + out[1:]
+    if len(out) > 255:
+        return None
+    return bytes(out)
+
+
+def valid_jobs(jobs):
+    """The elements of a job array that are objects with a string job_id."""
+    return [j for j in jobs if isinstance(j, dict) and isinstance(j.get("job_id"), str)]
+
+
+def expected_names(jobs, status=None):
+    """Set of encoded names (bytes) of the representable jobs (of a status)."""
+    out = set()
+    for j in valid_jobs(jobs):
+        if status is not None and j.get("status") != status:
+            continue
+        name = encode_id(j["job_id"])
+        if name is not None:
+            out.add(name)
+    return out
+
+
+def listdir_b(path):
+    """os.listdir with bytes names (exact comparison, no decoding games), as a
+    set; a directory that lists one name twice fails the calling test."""
+    names = os.listdir(os.fsencode(path))
+    dups = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) != len(names) else []
+    assert not dups, "%s lists names more than once: %r" % (path, dups[:10])
+    return set(names)
+
+
+def jobs_entries(mnt):
+    """Entries of MNT/jobs minus the optional later views (bytes)."""
+    return listdir_b(os.path.join(mnt, "jobs")) - OPTIONAL_VIEWS
+
+
+def job_path(mnt, job_id, *rest, status=None):
+    """Bytes path of jobs/<encoded id>[/rest] (or of the status view)."""
+    name = encode_id(job_id)
+    assert name is not None, "job id %r has no name" % job_id
+    base = os.fsencode(os.path.join(mnt, "jobs"))
+    if status is not None:
+        base = os.path.join(base, b"by-status", status.encode())
+    return os.path.join(base, name, *[os.fsencode(r) for r in rest])
+
+
+def ls_l(path):
+    """What `ls -l` does to a directory: readdir, then lstat every entry."""
+    out = {}
+    with os.scandir(os.fsencode(path)) as it:
+        for e in it:
+            assert e.name not in out, "%s lists %r twice" % (path, e.name)
+            out[e.name] = os.lstat(e.path)
+    return out
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+# ------------------------------------------------------------ contents ----
+
+def expected_job_json(job):
+    return (json.dumps(job, indent=2, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
+
+
+def expected_data_jsonl(job):
+    data = job.get("extracted_data")
+    if data is None:
+        return b""
+    if not isinstance(data, list):
+        data = [data]
+    return "".join(
+        json.dumps(item, separators=(",", ":"), ensure_ascii=False) + "\n" for item in data
+    ).encode("utf-8", "surrogatepass")
+
+
+def expected_error_txt(job):
+    msg = job.get("error_message")
+    if msg is None or msg == "":
+        return b""
+    return (msg + "\n").encode("utf-8", "surrogatepass")
+
+
+# ----------------------------------------- raw (token-preserving) JSON ----
+
+_WS = " \t\r\n"
+_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null")
+
+
+class _Raw:
+    """A parsed JSON value that keeps every scalar token's text as sent."""
+
+    def __init__(self, kind, val):
+        self.kind = kind  # "obj" (list of (key_token, _Raw)), "arr" (list), "tok" (str)
+        self.val = val
+
+
+def _parse_raw(text, i=0):
+    while text[i] in _WS:
+        i += 1
+    c = text[i]
+    if c == "{":
+        i += 1
+        items = []
+        while True:
+            while text[i] in _WS:
+                i += 1
+            if text[i] == "}":
+                return _Raw("obj", items), i + 1
+            key, i = _parse_raw(text, i)
+            assert key.kind == "tok" and key.val.startswith('"')
+            while text[i] in _WS:
+                i += 1
+            assert text[i] == ":"
+            val, i = _parse_raw(text, i + 1)
+            items.append((key.val, val))
+            while text[i] in _WS:
+                i += 1
+            if text[i] == ",":
+                i += 1
+    if c == "[":
+        i += 1
+        items = []
+        while True:
+            while text[i] in _WS:
+                i += 1
+            if text[i] == "]":
+                return _Raw("arr", items), i + 1
+            val, i = _parse_raw(text, i)
+            items.append(val)
+            while text[i] in _WS:
+                i += 1
+            if text[i] == ",":
+                i += 1
+    if c == '"':
+        j = i + 1
+        while text[j] != '"':
+            j += 2 if text[j] == "\\" else 1
+        return _Raw("tok", text[i:j + 1]), j + 1
+    m = _SCALAR.match(text, i)
+    assert m, "bad JSON at %d: %r" % (i, text[i:i + 20])
+    return _Raw("tok", m.group(0)), m.end()
+
+
+def _emit(v, level, pretty):
+    if v.kind == "tok":
+        return v.val
+    opener, closer = ("{", "}") if v.kind == "obj" else ("[", "]")
+    if not v.val:
+        return opener + closer
+    if v.kind == "obj":
+        parts = [k + (": " if pretty else ":") + _emit(x, level + 1, pretty) for k, x in v.val]
+    else:
+        parts = [_emit(x, level + 1, pretty) for x in v.val]
+    if not pretty:
+        return opener + ",".join(parts) + closer
+    ind = "  " * (level + 1)
+    return opener + "\n" + ",\n".join(ind + p for p in parts) + "\n" + "  " * level + closer
+
+
+def raw_pretty(text):
+    """Python's indent=2 layout of a JSON text, scalar tokens kept verbatim."""
+    v, _ = _parse_raw(text)
+    return _emit(v, 0, True) + "\n"
+
+
+def raw_data_jsonl(text):
+    """data.jsonl of a raw job text, scalar tokens kept verbatim."""
+    v, _ = _parse_raw(text)
+    assert v.kind == "obj"
+    data = dict(v.val).get('"extracted_data"')
+    if data is None or (data.kind == "tok" and data.val == "null"):
+        return ""
+    items = data.val if data.kind == "arr" else [data]
+    return "".join(_emit(x, 0, False) + "\n" for x in items)
+
+
+# ------------------------------------------------------------ time/misc ----
+
+def parse_iso(s):
+    """UTC epoch seconds of an ISO 8601 timestamp, or None when unparsable."""
+    if not isinstance(s, str):
+        return None
+    t = s.strip()
+    if t.endswith(("Z", "z")):
+        t = t[:-1] + "+00:00"
+    try:
+        d = datetime.datetime.fromisoformat(t)
+    except ValueError:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=datetime.timezone.utc)
+    return d.timestamp()
+
+
+def expected_mtime(job):
+    """completed_at if set, else created_at; None when neither parses."""
+    if job.get("completed_at"):
+        return parse_iso(job.get("completed_at"))
+    return parse_iso(job.get("created_at"))
+
+
+def json_equal(a, b):
+    """Deep equality that treats NaN as equal to itself and keeps key order."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if type(a) is not type(b):
+        # json.loads gives int/float consistently for the same token
+        return False
+    if isinstance(a, dict):
+        return list(a.keys()) == list(b.keys()) and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def pages(n, page_size=100):
+    """List calls a view of n jobs costs: ceil(n / page_size), at least one."""
+    return max(1, -(-n // page_size))
+
+
+def is_ro_dir(st):
+    return stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o555
+
+
+def is_ro_file(st):
+    return stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o444
+
+
+def wait_for(pred, timeout, interval=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()
