@@ -137,8 +137,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     if (conn->capable & FUSE_CAP_READDIRPLUS)
         conn->want |= FUSE_CAP_READDIRPLUS;
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
-    if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
-        conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+    /* Not wanted: with it every read asks for attributes again. Final jobs
+     * never change, unfinished ones are read with direct_io, and listings
+     * are re-read when opendir says so or their mtime moves. */
+    conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
