@@ -30,6 +30,8 @@ struct job_meta {
     size_t size[JOB_NFILES];
     time_t mtime;
     bool final;
+    uint16_t version;  /* bumped whenever the rendered content changes */
+    uint64_t digest;   /* of job.json, to notice a change */
 };
 
 struct entry; /* opaque outside cache.c */
@@ -51,6 +53,7 @@ struct cache_stats {
         int last_err;
     } views[VIEW_COUNT];
     size_t groups[GROUP_NKINDS];
+    size_t pinned_inodes, pinned_bytes; /* filled in by the caller (pins.h) */
     char last_error[256];
     time_t last_error_at;
 };
@@ -61,23 +64,15 @@ struct cache;
 int cache_new(const struct cache_config *cfg, const struct lister *l, struct cache **out);
 void cache_free(struct cache *c);
 
-/* A snapshot of a view for one opendir: the entries in list order. */
-struct view_snap {
-    struct entry **items; /* owned by the snapshot; entries are not */
-    size_t n;
-    uint64_t gen;         /* changes whenever the view's membership changes */
-    time_t mtime;         /* when it last changed: the directory's st_mtime */
-};
+/* Directory attributes of a view: when its members last changed, and the
+ * seconds its listing stays fresh (0 when stale). With refresh, a listing
+ * fetched before and stale now is fetched again first. */
+int cache_view_info(struct cache *c, int v, bool refresh, struct timespec *mtime, double *fresh_s);
 
-/* Makes view v fresh (fetching when stale; a failed refresh serves the last
- * good listing) and snapshots it. Returns 0 or a negative errno when the
- * view was never fetched and cannot be. */
-int cache_view_snapshot(struct cache *c, int v, struct view_snap *out);
-void view_snap_free(struct view_snap *s);
-
-/* Directory attributes of a view without fetching: mtime and whether it was
- * ever listed, and the seconds its listing stays fresh (0 when stale). */
-void cache_view_info(struct cache *c, int v, time_t *mtime, double *fresh_s);
+/* Copies up to max entries of view v from position start (refresh: make
+ * the view fresh first, as at the start of a readdir). */
+int cache_view_window(struct cache *c, int v, bool refresh, size_t start, struct entry **items,
+                      size_t max, size_t *n);
 
 /* Resolves a file name in a view. In VIEW_ALL an id that is not listed costs
  * one detail request (a 404 is remembered for ttl); in a status view only
@@ -92,17 +87,19 @@ uint64_t cache_entry_seq(const struct entry *e);
 /* Writes the entry's file name (NAME_MAX_BYTES + 1 bytes); returns its
  * length or a negative errno. */
 int cache_entry_name(const struct entry *e, char *out);
-/* Metadata as cached, without any fetch (for readdirplus after a refresh). */
-void cache_entry_peek(struct cache *c, struct entry *e, struct job_meta *meta, double *fresh_s);
-/* True when entry e is listed in view v right now (for stale inodes). */
-bool cache_entry_in_view(struct cache *c, const struct entry *e, int v);
-
-/* Metadata of a job, refreshed with one detail request when the job is
- * unfinished and older than ttl. *fresh_s as above. */
-int cache_entry_meta(struct cache *c, struct entry *e, struct job_meta *meta, double *fresh_s);
-
 /* A reference to the job's current render (fetched when evicted or stale). */
 int cache_job_get(struct cache *c, struct entry *e, struct job **out);
+
+/* Metadata and, for an unfinished job, a reference to the render it
+ * describes (NULL for a final one), read together so they agree. refresh:
+ * an unfinished job older than ttl is fetched again first. */
+int cache_entry_snapshot(struct cache *c, struct entry *e, bool refresh, struct job_meta *meta,
+                         double *fresh_s, struct job **job);
+
+/* The render of exactly version ver: the current one when it still is
+ * (fetched again if it was evicted and the job is final, as a final job's
+ * content cannot differ), else -ESTALE. */
+int cache_job_version(struct cache *c, struct entry *e, uint16_t ver, struct job **out);
 
 /* The group view (by-domain or by-date) entry e belongs to; 0 when none. */
 int cache_entry_group(struct cache *c, const struct entry *e, int kind);

@@ -1,10 +1,12 @@
 /* The FUSE low-level operations: look the node up, ask the cache, reply.
  *
- * Per-reply timeouts carry the freshness rules to the kernel: final jobs get
- * long attribute timeouts and keep_cache, listings and unfinished jobs get
- * what is left of their ttl, unknown names get negative entries, and a
- * listing directory's cached readdir is kept exactly while its membership
- * has not changed.
+ * The kernel caches as much as it can and is told when to stop: file inodes
+ * are immutable (a new version of a job's content is a new inode, see
+ * pins.h), so their pages and attributes are kept for good and OPEN is never
+ * sent; names of unfinished jobs' files, listings and unknown names (negative
+ * entries) are kept for what is left of their ttl; a listing directory's
+ * mtime moves whenever its members do, which drops the kernel's cached
+ * readdir.
  */
 #ifndef SCRAPEFS_FS_H
 #define SCRAPEFS_FS_H
@@ -13,10 +15,12 @@
 
 #include "cache.h"
 #include "http.h"
+#include "pins.h"
 
 struct fs_ctx {
     struct cache *cache;       /* borrowed */
     struct http_client *http;  /* borrowed, for stats */
+    struct pins *pins;         /* borrowed */
     const char *api_url;       /* borrowed */
     struct fuse_session *se;   /* set after fuse_session_new */
     uid_t uid;

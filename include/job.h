@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "names.h"
@@ -38,6 +39,7 @@ struct job {
     char *file[JOB_NFILES]; /* rendered files, one allocation: file[0] owns it */
     size_t size[JOB_NFILES];
     size_t bytes;           /* memory held, for the cache's accounting */
+    uint16_t version;       /* set by the cache before the job is shared */
 };
 
 /* Parses one job object from JSON text (which must be a valid JSON value, as

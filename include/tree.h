@@ -6,10 +6,14 @@
  * view its directory sits in, and which file it is. So any inode the kernel
  * still holds can always be decoded, and FORGET needs no bookkeeping.
  *
- *   1..31                      fixed nodes (the table below)
- *   1<<62 | seq<<5 | slot<<2 | k  a job's directory (k = 0) or file k-1 in the
- *                              directory of slot `slot` (see SLOT_DOMAIN)
- *   2<<62 | v                  the by-domain or by-date directory of group view v
+ *   1..31              fixed nodes (the table below)
+ *   1<<62 | version<<46 | seq<<5 | slot<<2 | k
+ *                      a job's directory (k = 0, version 0) or file k-1 in
+ *                      the directory of slot `slot` (see SLOT_DOMAIN). A new
+ *                      version of the job's content is a new inode, so what
+ *                      the kernel caches under one inode never changes.
+ *   2<<62 | v          the by-domain or by-date directory of group view v
+ *   3<<62 | n          the n-th .scrapefs/stats document
  */
 #ifndef SCRAPEFS_TREE_H
 #define SCRAPEFS_TREE_H
@@ -45,7 +49,9 @@ struct node {
     int view;      /* NK_JOBS, NK_STATUS, NK_GROUP: the view (cache.h);
                       NK_JOBDIR, NK_JOBFILE: the slot */
     int file;      /* NK_JOBFILE: enum job_file */
-    uint64_t seq;  /* NK_JOBDIR, NK_JOBFILE: the cache entry */
+    uint64_t seq;  /* NK_JOBDIR, NK_JOBFILE: the cache entry; NK_STATS: which
+                      document (0 = the name in the table) */
+    uint16_t version; /* NK_JOBFILE: the version of the job's content */
 };
 
 #define INO_ROOT 1

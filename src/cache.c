@@ -36,7 +36,8 @@ struct view {
     int64_t valid_until; /* fresh until (monotonic ms) */
     bool fetching;
     uint64_t gen;
-    time_t mtime;
+    struct timespec mtime; /* when the members last changed, to the ns: the
+                              kernel drops a cached listing when it moves */
     int last_err;
 };
 
@@ -92,7 +93,7 @@ static int add_view(struct cache *c, int kind, const char *name)
     if (!vw)
         return -1;
     vw->kind = kind;
-    vw->mtime = time(NULL);
+    clock_gettime(CLOCK_REALTIME, &vw->mtime);
     if (name && !(vw->name = strdup(name))) {
         free(vw);
         return -1;
@@ -204,8 +205,21 @@ static void evict(struct cache *c)
 }
 
 /* Installs a new render (taking the caller's reference). */
+static uint64_t digest(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
 static void set_job(struct cache *c, struct entry *e, struct job *j, int64_t now)
 {
+    uint64_t d = digest(j->file[JOB_JSON], j->size[JOB_JSON]);
+    if (e->fetched_ms && d != e->meta.digest)
+        e->meta.version++; /* new content gets new inodes; see fs.c */
+    e->meta.digest = d;
+    j->version = e->meta.version;
     drop_render(c, e);
     e->job = j;
     e->fetched_ms = now;
@@ -292,7 +306,7 @@ static void set_members(struct view *vw, struct entry **items, size_t n)
     vw->n = n;
     if (changed) {
         vw->gen++;
-        vw->mtime = time(NULL);
+        clock_gettime(CLOCK_REALTIME, &vw->mtime);
     }
 }
 
@@ -369,7 +383,7 @@ static int install_view(struct cache *c, int v, struct listing *ls, int64_t now)
     vw->total = ls->total;
     if (changed || !vw->fetched_ms) {
         vw->gen++;
-        vw->mtime = time(NULL);
+        clock_gettime(CLOCK_REALTIME, &vw->mtime);
     }
     vw->fetched_ms = now;
     vw->valid_until = now + c->ttl_ms;
@@ -439,52 +453,56 @@ static int refresh_view(struct cache *c, int v)
     return rc;
 }
 
-int cache_view_snapshot(struct cache *c, int v, struct view_snap *out)
+int cache_view_info(struct cache *c, int v, bool refresh, struct timespec *mtime, double *fresh_s)
 {
-    memset(out, 0, sizeof *out);
+    int rc = 0;
     pthread_mutex_lock(&c->mu);
-    int rc = (size_t)v < c->nviews ? refresh_view(c, v) : -ENOENT;
+    struct view *base = c->views[base_view(v)];
+    /* a listing seen before is fetched again once stale: this is how `ls`
+     * after ttl learns that the kernel's cached listing is out of date */
+    if (refresh && base->fetched_ms)
+        rc = refresh_view(c, v);
+    int64_t left = base->fetched_ms ? base->valid_until - http_now_ms() : 0;
+    *mtime = (size_t)v < c->nviews ? c->views[v]->mtime : base->mtime;
+    *fresh_s = left > 0 ? (double)left / 1000.0 : 0;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int cache_view_window(struct cache *c, int v, bool refresh, size_t start, struct entry **items,
+                      size_t max, size_t *n)
+{
+    *n = 0;
+    pthread_mutex_lock(&c->mu);
+    int rc = (size_t)v >= c->nviews ? -ENOENT : refresh ? refresh_view(c, v) : 0;
     if (rc == 0) {
         struct view *vw = c->views[v];
-        out->items = malloc((vw->n ? vw->n : 1) * sizeof *out->items);
-        if (!out->items) {
-            rc = -ENOMEM;
-        } else {
-            memcpy(out->items, vw->items, vw->n * sizeof *out->items);
-            out->n = vw->n;
-            out->gen = vw->gen;
-            out->mtime = vw->mtime;
-        }
+        for (size_t i = start; i < vw->n && *n < max; i++)
+            items[(*n)++] = vw->items[i];
     }
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
 
-void view_snap_free(struct view_snap *s)
-{
-    free(s->items);
-    memset(s, 0, sizeof *s);
-}
-
-void cache_view_info(struct cache *c, int v, time_t *mtime, double *fresh_s)
-{
-    pthread_mutex_lock(&c->mu);
-    struct view *base = c->views[base_view(v)];
-    int64_t left = base->fetched_ms ? base->valid_until - http_now_ms() : 0;
-    *mtime = (size_t)v < c->nviews ? c->views[v]->mtime : base->mtime;
-    *fresh_s = left > 0 ? (double)left / 1000.0 : 0;
-    pthread_mutex_unlock(&c->mu);
-}
-
 /* ---- jobs ---- */
 
-/* Makes e's render present and fresh (lock held; dropped while fetching).
- * need_render: false when metadata suffices (final jobs need no fetch). */
+static int fetch_job(struct cache *c, struct entry *e, bool need_render, bool stale_ok);
+
+/* Makes e fresh (lock held; dropped while fetching). need_render: false when
+ * metadata suffices (a final job's never changes). */
 static int refresh_job(struct cache *c, struct entry *e, bool need_render)
+{
+    return fetch_job(c, e, need_render, false);
+}
+
+/* Makes e's render present (need_render) and, unless stale_ok, fresh: a
+ * stale render is good enough where the listing it came with is shown.
+ * Lock held; dropped while fetching. */
+static int fetch_job(struct cache *c, struct entry *e, bool need_render, bool stale_ok)
 {
     for (;;) {
         int64_t now = http_now_ms();
-        bool fresh = e->fetched_ms && job_fresh(c, e, now);
+        bool fresh = e->fetched_ms && (stale_ok || job_fresh(c, e, now));
         if (fresh && (e->job || !need_render)) {
             c->hits++;
             return 0;
@@ -657,22 +675,6 @@ int cache_entry_name(const struct entry *e, char *out)
     return names_encode(e->id, e->id_len, out);
 }
 
-void cache_entry_peek(struct cache *c, struct entry *e, struct job_meta *meta, double *fresh_s)
-{
-    pthread_mutex_lock(&c->mu);
-    *meta = e->meta;
-    *fresh_s = fresh_left(c, e, http_now_ms());
-    pthread_mutex_unlock(&c->mu);
-}
-
-bool cache_entry_in_view(struct cache *c, const struct entry *e, int v)
-{
-    pthread_mutex_lock(&c->mu);
-    bool in = (size_t)v < c->nviews && in_view(c, e, v);
-    pthread_mutex_unlock(&c->mu);
-    return in;
-}
-
 int cache_entry_group(struct cache *c, const struct entry *e, int kind)
 {
     pthread_mutex_lock(&c->mu);
@@ -728,7 +730,7 @@ int cache_groups_list(struct cache *c, int kind, struct group_list *out)
                 break;
             }
             g->view = (int)v;
-            g->mtime = vw->mtime;
+            g->mtime = vw->mtime.tv_sec;
             out->n++;
         }
     }
@@ -748,13 +750,39 @@ void group_list_free(struct group_list *l)
     memset(l, 0, sizeof *l);
 }
 
-int cache_entry_meta(struct cache *c, struct entry *e, struct job_meta *meta, double *fresh_s)
+int cache_entry_snapshot(struct cache *c, struct entry *e, bool refresh, struct job_meta *meta,
+                         double *fresh_s, struct job **job)
 {
+    int rc = 0;
     pthread_mutex_lock(&c->mu);
-    int rc = refresh_job(c, e, false);
+    /* an unfinished job's render must be at hand to be pinned; a final
+     * one's metadata is enough */
+    rc = fetch_job(c, e, job && !e->meta.final, !refresh);
     if (rc == 0) {
         *meta = e->meta;
         *fresh_s = fresh_left(c, e, http_now_ms());
+        if (job)
+            *job = !e->meta.final && e->job ? job_ref(e->job) : NULL;
+        if (job && !e->meta.final && !*job)
+            rc = -EIO;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int cache_job_version(struct cache *c, struct entry *e, uint16_t ver, struct job **out)
+{
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    if (e->meta.version != ver)
+        rc = -ESTALE;
+    else if (!e->job && e->meta.final)
+        rc = refresh_job(c, e, true);
+    if (rc == 0 && (!e->job || e->meta.version != ver))
+        rc = -ESTALE;
+    if (rc == 0) {
+        lru_touch(c, e);
+        *out = job_ref(e->job);
     }
     pthread_mutex_unlock(&c->mu);
     return rc;

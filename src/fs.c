@@ -17,10 +17,6 @@
 
 #define LONG_TIMEOUT 86400.0
 
-/* The last listing generation handed to the kernel per view: an opendir may
- * keep the kernel's cached readdir only while it is still the same. */
-static _Atomic uint64_t kernel_gen[VIEW_COUNT];
-
 static struct fs_ctx *ctx(fuse_req_t req)
 {
     return fuse_req_userdata(req);
@@ -28,7 +24,7 @@ static struct fs_ctx *ctx(fuse_req_t req)
 
 /* ---- attributes ---- */
 
-static void fill_dir(struct fs_ctx *f, struct stat *st, uint64_t ino, time_t mtime)
+static void fill_dir(struct fs_ctx *f, struct stat *st, uint64_t ino, struct timespec mtime)
 {
     memset(st, 0, sizeof *st);
     st->st_ino = ino;
@@ -38,7 +34,7 @@ static void fill_dir(struct fs_ctx *f, struct stat *st, uint64_t ino, time_t mti
     st->st_gid = f->gid;
     st->st_size = 4096;
     st->st_blksize = 4096;
-    st->st_mtime = st->st_ctime = st->st_atime = mtime;
+    st->st_mtim = st->st_ctim = st->st_atim = mtime;
 }
 
 static void fill_file(struct fs_ctx *f, struct stat *st, uint64_t ino, mode_t mode, size_t size,
@@ -56,78 +52,140 @@ static void fill_file(struct fs_ctx *f, struct stat *st, uint64_t ino, mode_t mo
     st->st_mtime = st->st_ctime = st->st_atime = mtime;
 }
 
-static void fill_job(struct fs_ctx *f, struct stat *st, const struct node *n,
-                     const struct job_meta *m)
+static struct timespec ts(time_t t)
 {
-    uint64_t ino = tree_ino(n);
-    if (n->kind == NK_JOBDIR)
-        fill_dir(f, st, ino, m->mtime);
-    else
-        fill_file(f, st, ino, 0444, m->size[n->file], m->mtime);
+    return (struct timespec){.tv_sec = t};
 }
 
-static char *stats_text(struct fs_ctx *f, size_t *len)
+static int group_kind_of(const struct node *n)
 {
-    struct http_stats hs;
-    struct cache_stats cs;
-    http_get_stats(f->http, &hs);
-    cache_get_stats(f->cache, &cs);
-    return stats_render(&hs, &cs, f->api_url, len);
+    return n->kind == NK_BYDOMAIN ? GROUP_DOMAIN : GROUP_DATE;
 }
 
-/* Attributes of any node; *timeout receives how long the kernel may keep them. */
-static int node_attr(struct fs_ctx *f, const struct node *n, struct stat *st, double *timeout)
+/* A job's directory: its times are the job's (completed_at, else created_at). */
+static int jobdir_attr(struct fs_ctx *f, const struct node *n, bool refresh, struct stat *st,
+                       double *timeout)
 {
-    uint64_t ino = tree_ino(n);
-    time_t mtime;
+    struct entry *e = cache_entry_by_seq(f->cache, n->seq);
+    struct job_meta m;
     double fresh;
+    if (!e)
+        return -ENOENT;
+    int rc = cache_entry_snapshot(f->cache, e, refresh, &m, &fresh, NULL);
+    if (rc)
+        return rc;
+    fill_dir(f, st, tree_ino(n), ts(m.mtime));
+    *timeout = m.final ? LONG_TIMEOUT : fresh;
+    return 0;
+}
+
+/* Attributes of any node but a versioned file (job file, stats document),
+ * whose inodes come from job_file_entry() and stats_entry(). */
+static int node_attr(struct fs_ctx *f, const struct node *n, bool refresh, struct stat *st,
+                     double *timeout)
+{
+    uint64_t ino = tree_ino(n);
+    struct timespec mtime;
+    int rc;
     switch (n->kind) {
     case NK_ROOT:
     case NK_BYSTATUS:
     case NK_CTL:
-        fill_dir(f, st, ino, f->started);
+        fill_dir(f, st, ino, ts(f->started));
         *timeout = LONG_TIMEOUT;
         return 0;
     case NK_BYDOMAIN:
     case NK_BYDATE:
-        cache_view_info(f->cache, VIEW_ALL, &mtime, &fresh);
+        rc = cache_view_info(f->cache, VIEW_ALL, refresh, &mtime, timeout);
         fill_dir(f, st, ino, mtime);
-        *timeout = fresh;
-        return 0;
+        return rc;
     case NK_JOBS:
     case NK_STATUS:
     case NK_GROUP:
-        cache_view_info(f->cache, n->view, &mtime, &fresh);
+        rc = cache_view_info(f->cache, n->view, refresh, &mtime, timeout);
         fill_dir(f, st, ino, mtime);
-        *timeout = fresh;
-        return 0;
-    case NK_STATS: {
-        size_t len = 0;
-        char *t = stats_text(f, &len);
-        free(t);
-        fill_file(f, st, ino, 0444, len, time(NULL));
-        *timeout = 0;
-        return 0;
-    }
+        return rc;
     case NK_REFRESH:
         fill_file(f, st, ino, 0644, 0, f->started);
         *timeout = LONG_TIMEOUT;
         return 0;
     case NK_JOBDIR:
-    case NK_JOBFILE: {
-        struct entry *e = cache_entry_by_seq(f->cache, n->seq);
-        struct job_meta m;
-        if (!e)
-            return -ENOENT;
-        int rc = cache_entry_meta(f->cache, e, &m, timeout);
-        if (rc)
-            return rc;
-        fill_job(f, st, n, &m);
-        return 0;
-    }
+        return jobdir_attr(f, n, refresh, st, timeout);
     default:
         return -ENOENT;
     }
+}
+
+/* ---- versioned files: one inode per version of the content ---- */
+
+static _Atomic uint64_t stats_docs;
+
+/* A new .scrapefs/stats document under a new inode: "fresh at every open",
+ * since every open looks the name up (entry timeout 0) and gets a new one. */
+static int stats_entry(struct fs_ctx *f, struct fuse_entry_param *e)
+{
+    struct http_stats hs;
+    struct cache_stats cs;
+    size_t len = 0;
+    http_get_stats(f->http, &hs);
+    cache_get_stats(f->cache, &cs);
+    pins_usage(f->pins, &cs.pinned_inodes, &cs.pinned_bytes);
+    char *text = stats_render(&hs, &cs, f->api_url, &len);
+    struct blob *b = text ? blob_new(text, len) : NULL;
+    free(text);
+    if (!b)
+        return -ENOMEM;
+    struct node n = {.kind = NK_STATS, .seq = atomic_fetch_add(&stats_docs, 1) + 1};
+    e->ino = tree_ino(&n);
+    int rc = pins_add(f->pins, e->ino, NULL, b);
+    blob_unref(b);
+    fill_file(f, &e->attr, e->ino, 0444, len, time(NULL));
+    e->attr_timeout = LONG_TIMEOUT;
+    e->entry_timeout = 0;
+    return rc;
+}
+
+/* The entry of one of a job's files, for lookup (refresh: an unfinished job
+ * older than ttl is fetched again) and readdirplus. Its inode carries the
+ * content's version, so the kernel may cache it for good; an unfinished
+ * job's version is pinned until the kernel forgets the inode, while the
+ * name moves on to newer versions after ttl. */
+static int job_file_entry(struct fs_ctx *f, struct entry *ent, int slot, int file, bool refresh,
+                          struct fuse_entry_param *e)
+{
+    struct job_meta m;
+    struct job *j = NULL;
+    double fresh;
+    int rc = cache_entry_snapshot(f->cache, ent, refresh, &m, &fresh, &j);
+    if (rc)
+        return rc;
+    struct node n = {.kind = NK_JOBFILE, .view = slot, .file = file,
+                     .seq = cache_entry_seq(ent), .version = m.version};
+    e->ino = tree_ino(&n);
+    e->attr_timeout = LONG_TIMEOUT;
+    if (j) {
+        rc = pins_add(f->pins, e->ino, j, NULL);
+        fill_file(f, &e->attr, e->ino, 0444, j->size[file], j->mtime);
+        e->entry_timeout = fresh;
+        job_unref(j);
+    } else {
+        fill_file(f, &e->attr, e->ino, 0444, m.size[file], m.mtime);
+        e->entry_timeout = LONG_TIMEOUT;
+    }
+    return rc;
+}
+
+/* What a versioned file inode shows: its pinned content, or the job's
+ * current render when that is still the version the inode names. */
+static int file_content(struct fs_ctx *f, const struct node *n, uint64_t ino, struct job **job,
+                        struct blob **blob)
+{
+    if (pins_get(f->pins, ino, job, blob) == 0)
+        return 0;
+    if (n->kind != NK_JOBFILE)
+        return -ENOENT;
+    struct entry *e = cache_entry_by_seq(f->cache, n->seq);
+    return e ? cache_job_version(f->cache, e, n->version, job) : -ENOENT;
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -137,35 +195,51 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     if (conn->capable & FUSE_CAP_READDIRPLUS)
         conn->want |= FUSE_CAP_READDIRPLUS;
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
-    /* Not wanted: with it every read asks for attributes again. Final jobs
-     * never change, unfinished ones are read with direct_io, and listings
-     * are re-read when opendir says so or their mtime moves. */
-    conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+    /* No OPEN or OPENDIR upcalls: the kernel then keeps pages and listings
+     * cached (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR), which is right because a
+     * file inode's content never changes and a listing directory's mtime
+     * moves whenever its members do (auto_inval_data makes the kernel check
+     * it once the attributes are older than what is left of ttl). */
+    if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)
+        conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+    if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT)
+        conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+    if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+        conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+    /* O_TRUNC then comes as a SETATTR we can refuse (with no OPEN, it would
+     * otherwise go unseen) */
+    conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)fi;
+    struct fs_ctx *f = ctx(req);
     struct node n;
     struct stat st;
-    double timeout;
+    double timeout = LONG_TIMEOUT;
+    int rc;
     if (!tree_decode(ino, &n)) {
         fuse_reply_err(req, ENOENT);
         return;
     }
-    int rc = node_attr(ctx(req), &n, &st, &timeout);
+    if (n.kind == NK_JOBFILE || n.kind == NK_STATS) {
+        struct job *j = NULL;
+        struct blob *b = NULL;
+        rc = file_content(f, &n, ino, &j, &b);
+        if (rc == 0 && j)
+            fill_file(f, &st, ino, 0444, j->size[n.file], j->mtime);
+        else if (rc == 0)
+            fill_file(f, &st, ino, 0444, b->len, f->started);
+        job_unref(j);
+        blob_unref(b);
+    } else {
+        rc = node_attr(f, &n, true, &st, &timeout);
+    }
     if (rc)
         fuse_reply_err(req, -rc);
     else
         fuse_reply_attr(req, &st, timeout);
-}
-
-/* The slot of the job directories listed in directory p. */
-static int slot_of(struct fs_ctx *f, const struct node *p)
-{
-    if (p->kind != NK_GROUP)
-        return p->view;
-    return cache_view_kind(f->cache, p->view) == GROUP_DOMAIN ? SLOT_DOMAIN : SLOT_DATE;
 }
 
 static void reply_negative(fuse_req_t req, double timeout)
@@ -177,111 +251,114 @@ static void reply_negative(fuse_req_t req, double timeout)
     fuse_reply_entry(req, &e);
 }
 
+/* The slot of the job directories listed in directory p. */
+static int slot_of(struct fs_ctx *f, const struct node *p)
+{
+    if (p->kind != NK_GROUP)
+        return p->view;
+    return cache_view_kind(f->cache, p->view) == GROUP_DOMAIN ? SLOT_DOMAIN : SLOT_DATE;
+}
+
+/* Resolves name in directory p into e; -ENOENT with *neg_timeout set when
+ * the kernel may remember that it is absent. */
+static int resolve(struct fs_ctx *f, uint64_t parent, const struct node *p, const char *name,
+                   bool refresh, struct fuse_entry_param *e, double *neg_timeout)
+{
+    struct node n;
+    int rc;
+    struct timespec mt;
+    *neg_timeout = LONG_TIMEOUT;
+    const struct tree_fixed *fx = tree_fixed_child(parent, name);
+    if (fx) {
+        tree_decode(fx->ino, &n);
+        if (n.kind == NK_STATS)
+            return stats_entry(f, e);
+        e->ino = fx->ino;
+        e->entry_timeout = LONG_TIMEOUT;
+        return node_attr(f, &n, false, &e->attr, &e->attr_timeout);
+    }
+    if (p->kind == NK_BYDOMAIN || p->kind == NK_BYDATE) {
+        int v;
+        rc = cache_group_find(f->cache, group_kind_of(p), name, &v);
+        cache_view_info(f->cache, VIEW_ALL, false, &mt, neg_timeout);
+        if (rc)
+            return rc;
+        n = (struct node){.kind = NK_GROUP, .view = v};
+        e->ino = tree_ino(&n);
+        e->entry_timeout = *neg_timeout;
+        return node_attr(f, &n, false, &e->attr, &e->attr_timeout);
+    }
+    if (tree_is_listing(p)) {
+        struct entry *ent;
+        struct job_meta m;
+        double fresh = 0;
+        rc = cache_lookup(f->cache, p->view, name, &ent, &m, &fresh);
+        *neg_timeout = names_is_probe(name) ? f->ttl : fresh;
+        if (rc)
+            return rc;
+        n = (struct node){.kind = NK_JOBDIR, .view = slot_of(f, p), .seq = cache_entry_seq(ent)};
+        fill_dir(f, &e->attr, tree_ino(&n), ts(m.mtime));
+        e->ino = tree_ino(&n);
+        e->attr_timeout = m.final ? LONG_TIMEOUT : fresh;
+        e->entry_timeout = fresh; /* membership is as fresh as the listing */
+        return 0;
+    }
+    if (p->kind == NK_JOBDIR) {
+        struct entry *ent = cache_entry_by_seq(f->cache, p->seq);
+        for (int i = 0; ent && i < JOB_NFILES; i++)
+            if (strcmp(name, job_file_names[i]) == 0)
+                return job_file_entry(f, ent, p->view, i, refresh, e);
+    }
+    return -ENOENT;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    struct fs_ctx *f = ctx(req);
-    struct node p, n;
+    struct node p;
     struct fuse_entry_param e;
+    double neg;
     memset(&e, 0, sizeof e);
     if (!tree_decode(parent, &p)) {
         fuse_reply_err(req, ENOENT);
         return;
     }
-    const struct tree_fixed *fx = tree_fixed_child(parent, name);
-    if (fx) {
-        tree_decode(fx->ino, &n);
-        int rc = node_attr(f, &n, &e.attr, &e.attr_timeout);
-        if (rc) {
-            fuse_reply_err(req, -rc);
-            return;
-        }
-        e.ino = fx->ino;
-        e.entry_timeout = LONG_TIMEOUT;
-        fuse_reply_entry(req, &e);
-        return;
-    }
-    if (p.kind == NK_BYDOMAIN || p.kind == NK_BYDATE) {
-        int v;
-        double fresh;
-        time_t mt;
-        int rc = cache_group_find(f->cache, p.kind == NK_BYDOMAIN ? GROUP_DOMAIN : GROUP_DATE,
-                                  name, &v);
-        cache_view_info(f->cache, VIEW_ALL, &mt, &fresh);
-        if (rc == -ENOENT) {
-            reply_negative(req, fresh);
-            return;
-        }
-        if (rc) {
-            fuse_reply_err(req, -rc);
-            return;
-        }
-        n = (struct node){.kind = NK_GROUP, .view = v};
-        node_attr(f, &n, &e.attr, &e.attr_timeout);
-        e.ino = tree_ino(&n);
-        e.entry_timeout = fresh;
-        fuse_reply_entry(req, &e);
-        return;
-    }
-    if (tree_is_listing(&p)) {
-        struct entry *ent;
-        struct job_meta m;
-        double fresh = 0;
-        int rc = cache_lookup(f->cache, p.view, name, &ent, &m, &fresh);
-        if (rc == -ENOENT) {
-            reply_negative(req, names_is_probe(name) ? f->ttl : fresh);
-            return;
-        }
-        if (rc) {
-            fuse_reply_err(req, -rc);
-            return;
-        }
-        n = (struct node){.kind = NK_JOBDIR, .view = slot_of(f, &p), .seq = cache_entry_seq(ent)};
-        fill_job(f, &e.attr, &n, &m);
-        e.ino = tree_ino(&n);
-        e.attr_timeout = m.final ? LONG_TIMEOUT : fresh;
-        e.entry_timeout = fresh; /* membership is as fresh as the listing */
-        fuse_reply_entry(req, &e);
-        return;
-    }
-    if (p.kind == NK_JOBDIR) {
-        for (int i = 0; i < JOB_NFILES; i++) {
-            if (strcmp(name, job_file_names[i]) != 0)
-                continue;
-            n = (struct node){.kind = NK_JOBFILE, .view = p.view, .seq = p.seq, .file = i};
-            int rc = node_attr(f, &n, &e.attr, &e.attr_timeout);
-            if (rc) {
-                fuse_reply_err(req, -rc);
-                return;
-            }
-            e.ino = tree_ino(&n);
-            e.entry_timeout = LONG_TIMEOUT; /* a job always has its three files */
-            fuse_reply_entry(req, &e);
-            return;
-        }
-    }
-    reply_negative(req, LONG_TIMEOUT);
+    int rc = resolve(ctx(req), parent, &p, name, true, &e, &neg);
+    if (rc == -ENOENT)
+        reply_negative(req, neg);
+    else if (rc)
+        fuse_reply_err(req, -rc);
+    else if (fuse_reply_entry(req, &e) != 0 && (e.ino >> 62) != 0)
+        pins_forget(ctx(req)->pins, e.ino, 1); /* the kernel never got it */
 }
 
-/* ---- directories ---- */
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    pins_forget(ctx(req)->pins, ino, nlookup);
+    fuse_reply_none(req);
+}
 
-struct dirent_item {
-    char name[NAME_MAX_BYTES + 1];
-    struct node node;
-};
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    for (size_t i = 0; i < count; i++)
+        pins_forget(ctx(req)->pins, forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+}
 
-/* One opendir's view of a directory: fixed children first, then the
- * snapshot of a listing. Entries are never freed, so holding them is safe. */
-struct dir_handle {
+/* ---- directories: no handles, each readdir call stands alone ---- */
+
+/* The names of a directory at positions [pos, pos + max): "." and "..",
+ * the fixed children, then the listing (jobs, groups, or a job's files). */
+struct dir_page {
     struct node self;
-    uint64_t parent_ino;
-    const struct tree_fixed *fixed[16];
+    uint64_t ino;
     size_t nfixed;
-    struct view_snap snap;     /* listing directories */
-    struct group_list groups;  /* by-domain/ and by-date/ */
-    int slot;                  /* of the job directories listed */
+    const struct tree_fixed *fixed[8];
+    struct entry *jobs[256];
+    size_t njobs, jobs_from;
+    struct group_list groups;
 };
 
-static uint64_t parent_of(struct fs_ctx *f, const struct node *n)
+static uint64_t parent_of(struct fs_ctx *f, const struct node *n, uint64_t ino)
 {
     switch (n->kind) {
     case NK_JOBDIR: {
@@ -295,293 +372,208 @@ static uint64_t parent_of(struct fs_ctx *f, const struct node *n)
         return cache_view_kind(f->cache, n->view) == GROUP_DOMAIN ? 12 : 13;
     default:
         for (size_t i = 0; i < tree_fixed_count; i++)
-            if (tree_fixed_nodes[i].ino == tree_ino(n))
+            if (tree_fixed_nodes[i].ino == ino)
                 return tree_fixed_nodes[i].parent;
         return INO_ROOT;
     }
 }
 
-static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static int load_page(struct fs_ctx *f, struct dir_page *d, size_t pos)
 {
-    struct fs_ctx *f = ctx(req);
-    struct node n;
-    if (!tree_decode(ino, &n) || !tree_is_dir(&n)) {
-        fuse_reply_err(req, tree_decode(ino, &n) ? ENOTDIR : ENOENT);
-        return;
-    }
-    struct dir_handle *d = calloc(1, sizeof *d);
-    if (!d) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    d->self = n;
-    d->parent_ino = parent_of(f, &n);
-    d->slot = slot_of(f, &n);
-    for (size_t i = 1; i < tree_fixed_count && d->nfixed < 16; i++)
-        if (tree_fixed_nodes[i].parent == ino)
+    for (size_t i = 1; i < tree_fixed_count && d->nfixed < 8; i++)
+        if (tree_fixed_nodes[i].parent == d->ino)
             d->fixed[d->nfixed++] = &tree_fixed_nodes[i];
-    fi->cache_readdir = 1;
-    if (tree_is_listing(&n)) {
-        int rc = cache_view_snapshot(f->cache, n.view, &d->snap);
-        if (rc) {
-            free(d);
-            fuse_reply_err(req, -rc);
-            return;
-        }
-        if (n.view < VIEW_COUNT) {
-            uint64_t before = atomic_exchange(&kernel_gen[n.view], d->snap.gen);
-            fi->keep_cache = before == d->snap.gen;
-        }
-    } else if (n.kind == NK_BYDOMAIN || n.kind == NK_BYDATE) {
-        int rc = cache_groups_list(f->cache, n.kind == NK_BYDOMAIN ? GROUP_DOMAIN : GROUP_DATE,
-                                   &d->groups);
-        if (rc) {
-            free(d);
-            fuse_reply_err(req, -rc);
-            return;
-        }
-    } else if (n.kind == NK_JOBDIR) {
-        struct entry *e = cache_entry_by_seq(f->cache, n.seq);
-        if (!e) {
-            free(d);
-            fuse_reply_err(req, ENOENT);
-            return;
-        }
-        fi->keep_cache = 1;
-    } else {
-        fi->keep_cache = 1;
-    }
-    fi->fh = (uint64_t)(uintptr_t)d;
-    fuse_reply_open(req, fi);
+    size_t first = 2 + d->nfixed;
+    d->jobs_from = pos > first ? pos - first : 0;
+    if (tree_is_listing(&d->self))
+        /* the start of a listing is a use: a stale one is fetched again */
+        return cache_view_window(f->cache, d->self.view, pos == 0, d->jobs_from, d->jobs, 256,
+                                 &d->njobs);
+    if (d->self.kind == NK_BYDOMAIN || d->self.kind == NK_BYDATE)
+        return cache_groups_list(f->cache, group_kind_of(&d->self), &d->groups);
+    return 0;
 }
 
-/* The idx-th entry of a directory ("." and ".." first); false past the end. */
-static bool dir_item(struct fs_ctx *f, struct dir_handle *d, size_t idx, struct dirent_item *it,
-                     struct stat *st, double *timeout, bool want_attr)
+/* The name and node at position pos; false past the end. */
+static bool page_item(struct fs_ctx *f, struct dir_page *d, size_t pos, char *name,
+                      struct node *n, uint64_t *ino)
 {
-    memset(st, 0, sizeof *st);
-    *timeout = 0;
-    if (idx < 2) {
-        strcpy(it->name, idx == 0 ? "." : "..");
-        st->st_ino = idx == 0 ? tree_ino(&d->self) : d->parent_ino;
-        st->st_mode = S_IFDIR;
-        it->node.kind = NK_NONE;
+    if (pos < 2) {
+        strcpy(name, pos == 0 ? "." : "..");
+        n->kind = NK_NONE;
+        *ino = pos == 0 ? d->ino : parent_of(f, &d->self, d->ino);
         return true;
     }
-    idx -= 2;
-    if (idx < d->nfixed) {
-        const struct tree_fixed *fx = d->fixed[idx];
-        snprintf(it->name, sizeof it->name, "%s", fx->name);
-        tree_decode(fx->ino, &it->node);
-        if (want_attr && node_attr(f, &it->node, st, timeout) != 0)
-            return false;
-        st->st_ino = fx->ino;
-        st->st_mode = tree_is_dir(&it->node) ? (S_IFDIR | 0555) : st->st_mode;
+    pos -= 2;
+    if (pos < d->nfixed) {
+        snprintf(name, NAME_MAX_BYTES + 1, "%s", d->fixed[pos]->name);
+        *ino = d->fixed[pos]->ino;
+        tree_decode(*ino, n);
         return true;
     }
-    idx -= d->nfixed;
+    pos -= d->nfixed;
     if (d->self.kind == NK_JOBDIR) {
-        if (idx >= JOB_NFILES)
+        if (pos >= JOB_NFILES)
             return false;
-        strcpy(it->name, job_file_names[idx]);
-        it->node = (struct node){.kind = NK_JOBFILE, .view = d->self.view, .seq = d->self.seq,
-                                 .file = (int)idx};
-    } else if (tree_is_listing(&d->self) && idx < d->snap.n) {
-        struct entry *e = d->snap.items[idx];
-        if (cache_entry_name(e, it->name) < 0)
-            it->name[0] = '\0';
-        it->node = (struct node){.kind = NK_JOBDIR, .view = d->slot, .seq = cache_entry_seq(e)};
-    } else if (idx < d->groups.n) {
-        snprintf(it->name, sizeof it->name, "%s", d->groups.items[idx].name);
-        it->node = (struct node){.kind = NK_GROUP, .view = d->groups.items[idx].view};
-        st->st_ino = tree_ino(&it->node);
-        st->st_mode = S_IFDIR;
-        if (want_attr)
-            node_attr(f, &it->node, st, timeout);
-        return true;
+        strcpy(name, job_file_names[pos]);
+        *n = (struct node){.kind = NK_JOBFILE, .view = d->self.view, .seq = d->self.seq,
+                           .file = (int)pos};
+    } else if (tree_is_listing(&d->self)) {
+        if (pos < d->jobs_from || pos - d->jobs_from >= d->njobs)
+            return false;
+        struct entry *e = d->jobs[pos - d->jobs_from];
+        if (cache_entry_name(e, name) < 0)
+            name[0] = '\0';
+        *n = (struct node){.kind = NK_JOBDIR, .view = slot_of(f, &d->self),
+                           .seq = cache_entry_seq(e)};
+    } else if (pos < d->groups.n) {
+        snprintf(name, NAME_MAX_BYTES + 1, "%s", d->groups.items[pos].name);
+        *n = (struct node){.kind = NK_GROUP, .view = d->groups.items[pos].view};
     } else {
         return false;
     }
-    st->st_ino = tree_ino(&it->node);
-    st->st_mode = it->node.kind == NK_JOBDIR ? S_IFDIR : S_IFREG;
-    if (want_attr) {
-        struct job_meta m;
-        struct entry *e = cache_entry_by_seq(f->cache, it->node.seq);
-        if (!e)
-            return false;
-        cache_entry_peek(f->cache, e, &m, timeout);
-        fill_job(f, st, &it->node, &m);
-    }
+    *ino = tree_ino(n);
     return true;
 }
 
-static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
+/* The entry of a child readdirplus already knows: no name to resolve. */
+static int known_entry(struct fs_ctx *f, const struct dir_page *d, const struct node *n,
+                       struct fuse_entry_param *e)
+{
+    struct timespec mt;
+    double fresh = LONG_TIMEOUT;
+    int rc;
+    if (n->kind == NK_STATS)
+        return stats_entry(f, e);
+    e->ino = tree_ino(n);
+    if (n->kind == NK_JOBDIR)
+        rc = jobdir_attr(f, n, false, &e->attr, &e->attr_timeout);
+    else
+        rc = node_attr(f, n, false, &e->attr, &e->attr_timeout);
+    /* names in a listing (or a list of groups) are as fresh as the listing */
+    if (tree_is_listing(&d->self))
+        cache_view_info(f->cache, d->self.view, false, &mt, &fresh);
+    else if (d->self.kind == NK_BYDOMAIN || d->self.kind == NK_BYDATE)
+        cache_view_info(f->cache, VIEW_ALL, false, &mt, &fresh);
+    e->entry_timeout = fresh;
+    return rc;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
     struct fs_ctx *f = ctx(req);
-    struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+    struct dir_page *d = calloc(1, sizeof *d);
     char *buf = malloc(size);
-    if (!buf) {
-        fuse_reply_err(req, ENOMEM);
-        return;
+    int rc = 0;
+    if (!d || !buf) {
+        rc = -ENOMEM;
+        goto out;
     }
+    if (!tree_decode(ino, &d->self) || !tree_is_dir(&d->self)) {
+        rc = -ENOTDIR;
+        goto out;
+    }
+    d->ino = ino;
+    if ((rc = load_page(f, d, (size_t)off)) != 0)
+        goto out;
     size_t used = 0;
-    for (size_t idx = (size_t)off;; idx++) {
-        struct dirent_item it;
-        struct stat st;
-        double timeout;
-        if (!dir_item(f, d, idx, &it, &st, &timeout, plus))
+    for (size_t pos = (size_t)off;; pos++) {
+        char name[NAME_MAX_BYTES + 1];
+        struct node n;
+        uint64_t cino;
+        if (!page_item(f, d, pos, name, &n, &cino))
             break;
-        if (!it.name[0])
+        if (!name[0])
             continue;
-        size_t n;
-        if (plus) {
-            struct fuse_entry_param e;
-            memset(&e, 0, sizeof e);
-            e.ino = st.st_ino;
-            e.attr = st;
-            e.attr_timeout = timeout;
-            e.entry_timeout = LONG_TIMEOUT;
-            if (tree_is_listing(&d->self) || d->self.kind == NK_BYDOMAIN ||
-                d->self.kind == NK_BYDATE) {
-                /* the names are as fresh as the listing they come from */
-                double fresh;
-                time_t mt;
-                cache_view_info(f->cache, tree_is_listing(&d->self) ? d->self.view : VIEW_ALL,
-                                &mt, &fresh);
-                e.entry_timeout = fresh;
-            }
-            n = fuse_add_direntry_plus(req, buf + used, size - used, it.name, &e, (off_t)idx + 1);
-        } else {
-            n = fuse_add_direntry(req, buf + used, size - used, it.name, &st, (off_t)idx + 1);
+        size_t need, rem = size - used;
+        if (!plus) {
+            struct stat st = {.st_ino = cino, .st_mode = tree_is_dir(&n) || n.kind == NK_NONE ? S_IFDIR : S_IFREG};
+            need = fuse_add_direntry(req, buf + used, rem, name, &st, (off_t)pos + 1);
+            if (need > rem)
+                break;
+            used += need;
+            continue;
         }
-        if (n > size - used)
+        /* an entry handed out counts as a lookup: only make (and pin) it once
+         * it is sure to fit */
+        if (fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0) > rem)
             break;
-        used += n;
+        struct fuse_entry_param e;
+        memset(&e, 0, sizeof e);
+        if (n.kind == NK_NONE) {
+            e.attr.st_ino = cino;
+            e.attr.st_mode = S_IFDIR;
+        } else if (n.kind == NK_JOBFILE) {
+            struct entry *ent = cache_entry_by_seq(f->cache, n.seq);
+            if (!ent || job_file_entry(f, ent, n.view, n.file, false, &e) != 0)
+                continue;
+        } else if (known_entry(f, d, &n, &e) != 0) {
+            continue;
+        }
+        used += fuse_add_direntry_plus(req, buf + used, rem, name, &e, (off_t)pos + 1);
     }
+    group_list_free(&d->groups);
     fuse_reply_buf(req, buf, used);
     free(buf);
+    free(d);
+    return;
+out:
+    if (d)
+        group_list_free(&d->groups);
+    free(d);
+    free(buf);
+    fuse_reply_err(req, -rc);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
-    (void)ino;
-    do_readdir(req, size, off, fi, false);
+    (void)fi;
+    do_readdir(req, ino, size, off, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                            struct fuse_file_info *fi)
 {
-    (void)ino;
-    do_readdir(req, size, off, fi, true);
+    (void)fi;
+    do_readdir(req, ino, size, off, true);
 }
 
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    (void)ino;
-    struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-    if (d) {
-        view_snap_free(&d->snap);
-        group_list_free(&d->groups);
-        free(d);
-    }
-    fuse_reply_err(req, 0);
-}
-
-/* ---- files ---- */
-
-/* An open file: a job's render (one reference: a snapshot for the life of
- * the handle) or a generated text. */
-struct open_file {
-    struct job *job;
-    const char *data;
-    size_t len;
-    char *owned;
-};
-
-static void invalidate_all(struct fs_ctx *f);
-
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    struct fs_ctx *f = ctx(req);
-    struct node n;
-    if (!tree_decode(ino, &n)) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
-    bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
-    if (tree_is_dir(&n)) {
-        fuse_reply_err(req, EISDIR);
-        return;
-    }
-    if (writing && n.kind != NK_REFRESH) {
-        fuse_reply_err(req, EROFS);
-        return;
-    }
-    struct open_file *h = calloc(1, sizeof *h);
-    if (!h) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    if (n.kind == NK_STATS) {
-        h->owned = stats_text(f, &h->len);
-        h->data = h->owned;
-        if (!h->owned) {
-            free(h);
-            fuse_reply_err(req, ENOMEM);
-            return;
-        }
-        fi->direct_io = 1;
-    } else if (n.kind == NK_REFRESH) {
-        h->data = "";
-        fi->direct_io = 1;
-    } else {
-        struct entry *e = cache_entry_by_seq(f->cache, n.seq);
-        struct job_meta before;
-        double fresh;
-        if (!e) {
-            free(h);
-            fuse_reply_err(req, ENOENT);
-            return;
-        }
-        cache_entry_peek(f->cache, e, &before, &fresh);
-        int rc = cache_job_get(f->cache, e, &h->job);
-        if (rc) {
-            free(h);
-            fuse_reply_err(req, -rc);
-            return;
-        }
-        h->data = h->job->file[n.file];
-        h->len = h->job->size[n.file];
-        /* A final job never changes, so the kernel may keep its pages. An
-         * unfinished one (or one whose size moved under the kernel's feet)
-         * is read straight from this snapshot, so the size the kernel
-         * remembers can never cut a read short. */
-        if (h->job->final && before.size[n.file] == h->len)
-            fi->keep_cache = 1;
-        else
-            fi->direct_io = 1;
-    }
-    fi->fh = (uint64_t)(uintptr_t)h;
-    if (fuse_reply_open(req, fi) != 0) {
-        job_unref(h->job);
-        free(h->owned);
-        free(h);
-    }
-}
+/* ---- reading and the refresh file ---- */
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-    (void)ino;
-    struct open_file *h = (struct open_file *)(uintptr_t)fi->fh;
-    if (off < 0 || (size_t)off >= h->len) {
+    (void)fi;
+    struct fs_ctx *f = ctx(req);
+    struct node n;
+    struct job *j = NULL;
+    struct blob *b = NULL;
+    if (!tree_decode(ino, &n)) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (n.kind == NK_REFRESH) {
         fuse_reply_buf(req, NULL, 0);
         return;
     }
-    size_t n = h->len - (size_t)off;
-    fuse_reply_buf(req, h->data + off, n < size ? n : size);
+    int rc = file_content(f, &n, ino, &j, &b);
+    if (rc) {
+        /* the version this inode names is gone: never show another one */
+        fuse_reply_err(req, rc == -ESTALE ? EIO : -rc);
+        return;
+    }
+    const char *data = j ? j->file[n.file] : b->data;
+    size_t len = j ? j->size[n.file] : b->len;
+    if (off < 0 || (size_t)off >= len)
+        fuse_reply_buf(req, NULL, 0);
+    else
+        fuse_reply_buf(req, data + off, len - (size_t)off < size ? len - (size_t)off : size);
+    job_unref(j);
+    blob_unref(b);
 }
+
+static void invalidate_all(struct fs_ctx *f);
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
@@ -598,77 +590,55 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     fuse_reply_write(req, size);
 }
 
-static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    (void)ino;
-    struct open_file *h = (struct open_file *)(uintptr_t)fi->fh;
-    if (h) {
-        job_unref(h->job);
-        free(h->owned);
-        free(h);
-    }
-    fuse_reply_err(req, 0);
-}
-
-/* ---- refresh: drop what we and the kernel cached ---- */
-
-struct inval_job {
-    struct fuse_session *se;
-};
-
 /* Runs outside any operation: notifying the kernel from inside one on a
  * related inode can deadlock. */
 static void *inval_thread(void *arg)
 {
-    struct inval_job *j = arg;
+    struct fuse_session *se = arg;
     for (size_t i = 0; i < tree_fixed_count; i++) {
         struct node n;
         tree_decode(tree_fixed_nodes[i].ino, &n);
-        if (tree_is_listing(&n))
-            fuse_lowlevel_notify_inval_inode(j->se, tree_fixed_nodes[i].ino, 0, 0);
+        if (tree_is_listing(&n) || n.kind == NK_BYDOMAIN || n.kind == NK_BYDATE)
+            fuse_lowlevel_notify_inval_inode(se, tree_fixed_nodes[i].ino, 0, 0);
     }
-    free(j);
     return NULL;
 }
 
+/* .scrapefs/refresh: everything stale here, cached listings dropped in the
+ * kernel (the next ls asks again). The names of unfinished jobs' files
+ * still point at their version until the entry timeout (at most ttl). */
 static void invalidate_all(struct fs_ctx *f)
 {
     cache_expire_all(f->cache);
-    for (int v = 0; v < VIEW_COUNT; v++)
-        atomic_store(&kernel_gen[v], UINT64_MAX);
     log_info("refresh requested: every listing and unfinished job is stale");
-    struct inval_job *j = malloc(sizeof *j);
     pthread_t t;
-    if (!j || !f->se)
-        goto fail;
-    j->se = f->se;
-    if (pthread_create(&t, NULL, inval_thread, j) != 0)
-        goto fail;
-    pthread_detach(t);
-    return;
-fail:
-    free(j);
+    if (f->se && pthread_create(&t, NULL, inval_thread, f->se) == 0)
+        pthread_detach(t);
 }
 
 /* ---- extended attributes ---- */
-
-static int job_xattrs(struct fs_ctx *f, fuse_ino_t ino, struct job **out)
-{
-    struct node n;
-    if (!tree_decode(ino, &n))
-        return -ENOENT;
-    if (n.kind != NK_JOBDIR && n.kind != NK_JOBFILE)
-        return -ENODATA;
-    struct entry *e = cache_entry_by_seq(f->cache, n.seq);
-    if (!e)
-        return -ENOENT;
-    return cache_job_get(f->cache, e, out);
-}
 
 static const char *const xattr_names[] = {"user.xdg.origin.url", "user.scrapefs.job_id",
                                           "user.scrapefs.status", "user.scrapefs.created_at",
                                           "user.scrapefs.completed_at"};
 #define NXATTR 5
+
+/* The job whose attributes ino shows: the pinned version for a file. */
+static int xattr_job(struct fs_ctx *f, fuse_ino_t ino, struct job **out)
+{
+    struct node n;
+    struct blob *b = NULL;
+    if (!tree_decode(ino, &n))
+        return -ENOENT;
+    if (n.kind != NK_JOBDIR && n.kind != NK_JOBFILE)
+        return -ENODATA;
+    if (n.kind == NK_JOBFILE && pins_get(f->pins, ino, out, &b) == 0) {
+        blob_unref(b);
+        return *out ? 0 : -ENODATA;
+    }
+    struct entry *e = cache_entry_by_seq(f->cache, n.seq);
+    return e ? cache_job_get(f->cache, e, out) : -ENOENT;
+}
 
 static const char *xattr_value(const struct job *j, int i, size_t *len)
 {
@@ -704,7 +674,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         fuse_reply_err(req, ENODATA);
         return;
     }
-    int rc = job_xattrs(ctx(req), ino, &j);
+    int rc = xattr_job(ctx(req), ino, &j);
     if (rc) {
         fuse_reply_err(req, -rc);
         return;
@@ -725,7 +695,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
     struct job *j;
-    int rc = job_xattrs(ctx(req), ino, &j);
+    int rc = xattr_job(ctx(req), ino, &j);
     if (rc == -ENODATA) {
         reply_xattr_data(req, "", 0, size);
         return;
@@ -760,7 +730,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     if (tree_decode(ino, &n) && n.kind == NK_REFRESH && (to_set & ~FUSE_SET_ATTR_SIZE) == 0) {
         struct stat st;
         double timeout;
-        node_attr(ctx(req), &n, &st, &timeout);
+        node_attr(ctx(req), &n, false, &st, &timeout);
         fuse_reply_attr(req, &st, timeout);
         return;
     }
@@ -836,9 +806,28 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
     fuse_reply_statfs(req, &sv);
 }
 
+/* The kernel stops sending OPEN (OPENDIR) after the first ENOSYS and then
+ * keeps every file's pages (every directory's listing) cached: see op_init.
+ * (libfuse 3.14 answers success itself when these are not set.) */
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino, (void)fi;
+    fuse_reply_err(req, ENOSYS);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino, (void)fi;
+    fuse_reply_err(req, ENOSYS);
+}
+
 const struct fuse_lowlevel_ops fs_ops = {
+    .open = op_open,
+    .opendir = op_opendir,
     .init = op_init,
     .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
     .getattr = op_getattr,
     .setattr = op_setattr,
     .mknod = op_mknod,
@@ -848,14 +837,10 @@ const struct fuse_lowlevel_ops fs_ops = {
     .symlink = op_symlink,
     .rename = op_rename,
     .link = op_link,
-    .open = op_open,
     .read = op_read,
     .write = op_write,
-    .release = op_release,
-    .opendir = op_opendir,
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,
-    .releasedir = op_releasedir,
     .statfs = op_statfs,
     .setxattr = op_setxattr,
     .getxattr = op_getxattr,

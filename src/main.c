@@ -109,6 +109,7 @@ int main(int argc, char *argv[])
     struct fuse_session *se = NULL;
     struct http_client *http = NULL;
     struct cache *cache = NULL;
+    struct pins *pins = NULL;
     char *key = NULL;
     char err[512];
     int ret = 1;
@@ -185,11 +186,12 @@ int main(int argc, char *argv[])
     struct lister lister = {.http = http, .api_url = o.api_url, .page_size = o.page_size};
     struct cache_config cc = {.ttl_s = o.ttl, .timeout_s = o.timeout,
                               .cap_bytes = (size_t)o.cache_size_mib << 20};
-    if (cache_new(&cc, &lister, &cache) != 0) {
+    if (cache_new(&cc, &lister, &cache) != 0 || pins_new(&pins) != 0) {
         log_error("out of memory");
         goto out_unmount;
     }
     fsx.cache = cache;
+    fsx.pins = pins;
     fsx.http = http;
     fsx.se = se;
     log_info("mounted %s on %s", o.api_url, fo.mountpoint);
@@ -223,6 +225,7 @@ out_signals:
 out_session:
     fuse_session_destroy(se);
 out:
+    pins_free(pins);
     cache_free(cache);
     http_client_free(http);
     if (key) {

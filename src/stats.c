@@ -35,6 +35,8 @@ char *stats_render(const struct http_stats *h, const struct cache_stats *c, cons
     json_object_set_new(cache, "cap_bytes", json_integer((json_int_t)c->cap_bytes));
     json_object_set_new(cache, "jobs_known", json_integer((json_int_t)c->entries));
     json_object_set_new(cache, "jobs_rendered", json_integer((json_int_t)c->renders));
+    json_object_set_new(cache, "pinned_inodes", json_integer((json_int_t)c->pinned_inodes));
+    json_object_set_new(cache, "pinned_bytes", json_integer((json_int_t)c->pinned_bytes));
     json_object_set_new(root, "cache", cache);
 
     json_t *listings = json_object();

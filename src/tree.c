@@ -8,7 +8,10 @@
 
 #define JOB_TAG (1ULL << 62)
 #define GROUP_TAG (2ULL << 62)
+#define STATS_TAG (3ULL << 62)
 #define TAG_MASK (3ULL << 62)
+#define SEQ_BITS 41
+#define VERSION_SHIFT (KIND_BITS + SLOT_BITS + SEQ_BITS)
 #define SLOT_BITS 3
 #define KIND_BITS 2
 
@@ -33,6 +36,11 @@ bool tree_decode(uint64_t ino, struct node *out)
 {
     memset(out, 0, sizeof *out);
     out->view = -1;
+    if ((ino & TAG_MASK) == STATS_TAG) {
+        out->kind = NK_STATS;
+        out->seq = ino & ~TAG_MASK;
+        return out->seq != 0;
+    }
     if ((ino & TAG_MASK) == GROUP_TAG) {
         uint64_t v = ino & ~TAG_MASK;
         if (v < VIEW_COUNT || v > INT32_MAX)
@@ -45,8 +53,9 @@ bool tree_decode(uint64_t ino, struct node *out)
         uint64_t low = ino & ~TAG_MASK;
         unsigned k = (unsigned)(low & ((1u << KIND_BITS) - 1));
         unsigned slot = (unsigned)((low >> KIND_BITS) & ((1u << SLOT_BITS) - 1));
-        out->seq = low >> (KIND_BITS + SLOT_BITS);
-        if (out->seq == 0 || k > JOB_NFILES)
+        out->seq = (low >> (KIND_BITS + SLOT_BITS)) & ((1ULL << SEQ_BITS) - 1);
+        out->version = (uint16_t)(low >> VERSION_SHIFT);
+        if (out->seq == 0 || k > JOB_NFILES || (k == 0 && out->version))
             return false;
         out->view = (int)slot;
         out->kind = k == 0 ? NK_JOBDIR : NK_JOBFILE;
@@ -66,8 +75,12 @@ uint64_t tree_ino(const struct node *n)
 {
     if (n->kind == NK_JOBDIR || n->kind == NK_JOBFILE) {
         uint64_t k = n->kind == NK_JOBDIR ? 0 : (uint64_t)n->file + 1;
-        return JOB_TAG | n->seq << (KIND_BITS + SLOT_BITS) | (uint64_t)n->view << KIND_BITS | k;
+        uint64_t ver = n->kind == NK_JOBDIR ? 0 : n->version;
+        return JOB_TAG | ver << VERSION_SHIFT | n->seq << (KIND_BITS + SLOT_BITS) |
+               (uint64_t)n->view << KIND_BITS | k;
     }
+    if (n->kind == NK_STATS && n->seq)
+        return STATS_TAG | n->seq;
     if (n->kind == NK_GROUP)
         return GROUP_TAG | (uint64_t)n->view;
     for (size_t i = 0; i < tree_fixed_count; i++)

@@ -1,0 +1,51 @@
+/* Content pinned to inodes the kernel still holds.
+ *
+ * scrapefs lets the kernel cache file pages as long as it likes and skips
+ * OPEN upcalls altogether (a warm grep -r then never leaves the kernel). That
+ * is only right if what one inode shows never changes, so content that can
+ * change gets a new inode per version (tree.h), and the old version must
+ * stay readable for as long as the kernel may read through the old inode:
+ * until the FORGET that takes its lookup count to zero. This table holds
+ * exactly that: per inode its lookup count and the content it showed, an
+ * unfinished job's render or a .scrapefs/stats document. (A final job's
+ * content never changes and is fetched again if evicted, so it is not pinned.)
+ */
+#ifndef SCRAPEFS_PINS_H
+#define SCRAPEFS_PINS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job.h"
+
+/* An immutable, reference-counted text (a stats document). */
+struct blob {
+    atomic_int refs;
+    size_t len;
+    char data[];
+};
+/* Takes ownership of nothing: copies data. NULL when out of memory. */
+struct blob *blob_new(const char *data, size_t len);
+struct blob *blob_ref(struct blob *b);
+void blob_unref(struct blob *b);
+
+struct pins;
+
+int pins_new(struct pins **out);
+void pins_free(struct pins *p);
+
+/* Counts one more lookup of ino. The first one pins what it shows: a new
+ * reference to job, or to blob (exactly one of them non-NULL). */
+int pins_add(struct pins *p, uint64_t ino, struct job *job, struct blob *blob);
+
+/* What ino shows, as new references (the caller unrefs), or -ENOENT when
+ * nothing is pinned to it. */
+int pins_get(struct pins *p, uint64_t ino, struct job **job, struct blob **blob);
+
+/* The kernel forgot n lookups of ino; unpins at zero. */
+void pins_forget(struct pins *p, uint64_t ino, uint64_t n);
+
+/* How many inodes and bytes are pinned (for stats). */
+void pins_usage(struct pins *p, size_t *inodes, size_t *bytes);
+
+#endif
