@@ -67,6 +67,10 @@ void http_client_free(struct http_client *c);
 /* Runs n requests concurrently and returns when all are finished or the
  * deadline (CLOCK_MONOTONIC milliseconds, see http_now_ms) has passed. */
 void http_run(struct http_client *c, struct http_req *reqs, size_t n, int64_t deadline_ms);
+/* The same, calling each(request, arg) in the caller's thread as soon as a
+ * request is finished, while the others are still in flight. */
+void http_run_each(struct http_client *c, struct http_req *reqs, size_t n, int64_t deadline_ms,
+                   void (*each)(struct http_req *r, void *arg), void *arg);
 /* Frees a request's body and resets its outputs. */
 void http_req_clear(struct http_req *r);
 

@@ -27,7 +27,6 @@ struct job {
     atomic_int refs;
     char *id;               /* decoded bytes, NUL-terminated, may hold NULs */
     size_t id_len;
-    char name[NAME_MAX_BYTES + 1]; /* the id's file name */
     enum job_status status;
     bool final;             /* completed, failed or cancelled: never changes */
     char *status_text;      /* as sent, or NULL */

@@ -1,6 +1,7 @@
 #include "cache.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +217,13 @@ static uint64_t digest(const char *p, size_t n)
 static void set_job(struct cache *c, struct entry *e, struct job *j, int64_t now)
 {
     uint64_t d = digest(j->file[JOB_JSON], j->size[JOB_JSON]);
+    if (e->job && d == e->meta.digest) {
+        /* the same content again: keep the render the kernel and the LRU
+         * already know, and let the new copy go at once */
+        job_unref(j);
+        e->fetched_ms = now;
+        return;
+    }
     if (e->fetched_ms && d != e->meta.digest)
         e->meta.version++; /* new content gets new inodes; see fs.c */
     e->meta.digest = d;
@@ -432,6 +440,9 @@ static int refresh_view(struct cache *c, int v)
                   (long long)(http_now_ms() - start));
         rc = install_view(c, v, &ls, http_now_ms());
         listing_free(&ls);
+        /* a listing's pages and replaced renders were freed just now: give
+         * the memory back rather than keep it in malloc's free lists */
+        malloc_trim(0);
     } else {
         char what[64];
         snprintf(what, sizeof what, "listing %s", view_name(v));

@@ -24,12 +24,14 @@ const char *const http_kind_names[HTTP_NKINDS] = {"probe", "list", "detail"};
 struct batch {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t left;
+    size_t *done;  /* indices of finished requests, in finishing order */
+    size_t ndone;
 };
 
 /* One request as the network thread sees it. Owned by http_run's frame. */
 struct xfer {
     struct http_req *req;
+    size_t index;      /* in its batch */
     struct batch *batch;
     struct http_client *c;
     CURL *easy;
@@ -133,8 +135,8 @@ static void finish(struct xfer *x, int err, const char *msg)
         x->easy = NULL;
     }
     pthread_mutex_lock(&x->batch->mu);
-    if (--x->batch->left == 0)
-        pthread_cond_broadcast(&x->batch->cv);
+    x->batch->done[x->batch->ndone++] = x->index;
+    pthread_cond_broadcast(&x->batch->cv);
     pthread_mutex_unlock(&x->batch->mu);
 }
 
@@ -452,23 +454,32 @@ void http_client_free(struct http_client *c)
 
 void http_run(struct http_client *c, struct http_req *reqs, size_t n, int64_t deadline_ms)
 {
+    http_run_each(c, reqs, n, deadline_ms, NULL, NULL);
+}
+
+void http_run_each(struct http_client *c, struct http_req *reqs, size_t n, int64_t deadline_ms,
+                   void (*each)(struct http_req *r, void *arg), void *arg)
+{
     if (n == 0)
         return;
     struct xfer *xs = calloc(n, sizeof *xs);
-    if (!xs) {
+    size_t *done = calloc(n, sizeof *done);
+    if (!xs || !done) {
+        free(xs);
+        free(done);
         for (size_t i = 0; i < n; i++) {
             reqs[i].err = -ENOMEM;
             snprintf(reqs[i].errmsg, sizeof reqs[i].errmsg, "out of memory");
         }
         return;
     }
-    struct batch b;
+    struct batch b = {.done = done};
     pthread_mutex_init(&b.mu, NULL);
     pthread_cond_init(&b.cv, NULL);
-    b.left = n;
     for (size_t i = 0; i < n; i++) {
         http_req_clear(&reqs[i]);
         xs[i].req = &reqs[i];
+        xs[i].index = i;
         xs[i].batch = &b;
         xs[i].c = c;
         xs[i].deadline = deadline_ms;
@@ -487,12 +498,23 @@ void http_run(struct http_client *c, struct http_req *reqs, size_t n, int64_t de
         pthread_mutex_unlock(&c->mu);
         curl_multi_wakeup(c->multi);
     }
+    /* hand each finished request to the caller while the rest are in flight */
+    size_t handled = 0;
     pthread_mutex_lock(&b.mu);
-    while (b.left > 0)
-        pthread_cond_wait(&b.cv, &b.mu);
+    while (handled < n) {
+        while (b.ndone == handled)
+            pthread_cond_wait(&b.cv, &b.mu);
+        size_t upto = b.ndone;
+        pthread_mutex_unlock(&b.mu);
+        for (; handled < upto; handled++)
+            if (each)
+                each(&reqs[done[handled]], arg);
+        pthread_mutex_lock(&b.mu);
+    }
     pthread_mutex_unlock(&b.mu);
     pthread_cond_destroy(&b.cv);
     pthread_mutex_destroy(&b.mu);
+    free(done);
     free(xs);
 }
 

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,11 +130,46 @@ static char *string_field(struct jt_span obj, const char *key, bool *oom)
     return s;
 }
 
-/* Renders the three files into one allocation. */
+/* Renders the three files into one allocation of exactly their size: they
+ * are built in a per-thread scratch buffer first, so the cache holds no
+ * slack and leaves no holes behind when a render is replaced. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+    buf_free(p);
+    free(p);
+}
+
+static void scratch_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_free);
+}
+
+/* This thread's scratch buffer, emptied; NULL when out of memory. */
+static struct buf *scratch_get(void)
+{
+    pthread_once(&scratch_once, scratch_init);
+    struct buf *b = pthread_getspecific(scratch_key);
+    if (!b && (b = calloc(1, sizeof *b)) != NULL && pthread_setspecific(scratch_key, b) != 0) {
+        free(b);
+        b = NULL;
+    }
+    if (b) {
+        b->len = 0;
+        b->oom = false;
+    }
+    return b;
+}
+
 static int render(struct job *j, struct jt_span obj)
 {
-    struct buf b = {0};
+    struct buf *sb = scratch_get();
     struct jt_span v;
+    if (!sb)
+        return -ENOMEM;
+    struct buf b = *sb;
 
     jt_pretty(obj, &b);
     buf_putc(&b, '\n');
@@ -144,11 +180,9 @@ static int render(struct job *j, struct jt_span obj)
         if (t == JT_STRING) {
             size_t n;
             char *msg = jt_string_decode(v, &n);
-            if (!msg) {
-                buf_free(&b);
-                return -ENOMEM;
-            }
-            if (n) {
+            if (!msg)
+                b.oom = true;
+            else if (n) {
                 buf_put(&b, msg, n);
                 buf_putc(&b, '\n');
             }
@@ -175,21 +209,23 @@ static int render(struct job *j, struct jt_span obj)
             buf_putc(&b, '\n');
         }
     }
-    if (b.oom) {
-        buf_free(&b);
-        return -ENOMEM;
-    }
-    /* give back the slack of the doubling growth: this lives in the cache */
-    char *p = b.len ? realloc(b.p, b.len) : b.p;
+    size_t len = b.len;
+    char *p = b.oom ? NULL : malloc(len ? len : 1);
     if (p)
-        b.p = p;
-    j->file[JOB_JSON] = b.p;
+        memcpy(p, b.p, len);
+    /* a huge one-off render does not stay around as scratch space */
+    if (b.oom || b.cap > (1u << 20))
+        buf_free(&b);
+    *sb = b;
+    if (!p)
+        return -ENOMEM;
+    j->file[JOB_JSON] = p;
     j->size[JOB_JSON] = json_len;
-    j->file[JOB_ERROR] = b.p + json_len;
+    j->file[JOB_ERROR] = p + json_len;
     j->size[JOB_ERROR] = err_len;
-    j->file[JOB_DATA] = b.p + json_len + err_len;
-    j->size[JOB_DATA] = b.len - json_len - err_len;
-    j->bytes += b.len;
+    j->file[JOB_DATA] = p + json_len + err_len;
+    j->size[JOB_DATA] = len - json_len - err_len;
+    j->bytes += len;
     return 0;
 }
 
@@ -218,7 +254,8 @@ int job_parse(const char *text, size_t len, time_t now, struct job **out, char *
         rc = -ENOMEM;
         goto fail;
     }
-    rc = names_encode(j->id, j->id_len, j->name);
+    char name[NAME_MAX_BYTES + 1];
+    rc = names_encode(j->id, j->id_len, name);
     if (rc < 0) {
         snprintf(why, whylen, "%s", rc == -EINVAL ? "an empty job_id" : "a job_id longer than 255 bytes once encoded");
         rc = -EINVAL;

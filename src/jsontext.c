@@ -357,8 +357,11 @@ static uint32_t hex4(const char *p)
 
 char *jt_string_decode(struct jt_span str, size_t *outlen)
 {
-    struct buf b = {0};
-    buf_reserve(&b, str.len + 1);
+    /* decoding never lengthens a string (an escape is at least as long as
+     * the bytes it stands for): one exact allocation, no growth */
+    struct buf b = {.p = malloc(str.len), .cap = str.len};
+    if (!b.p)
+        return NULL;
     const char *p = str.p + 1, *end = str.p + str.len - 1;
     while (p < end) {
         const char *bs = memchr(p, '\\', (size_t)(end - p));

@@ -81,24 +81,73 @@ struct merge {
     size_t added;     /* ids new to the merge in this round */
 };
 
-static int merge_page(struct merge *m, const char *body, size_t len, time_t now)
+/* One page's jobs, parsed as soon as the page arrived (while the others
+ * are still in flight), then merged in page order. */
+struct page {
+    struct job **jobs;
+    size_t n;
+    size_t raw, bad;
+    long total;       /* -1 when absent */
+    int err;          /* the request failed, or out of memory */
+    char errmsg[256];
+};
+
+static void parse_page(struct page *pg, const char *body, size_t len, time_t now)
 {
     struct jt_span page = trim(body, len), jobs, item;
     struct jt_iter it;
-    if (!jt_object_get(page, "jobs", &jobs) || !jt_array_begin(&it, jobs))
-        return -EIO;
+    size_t cap = 0;
+    if (!total_of(page, &pg->total))
+        pg->total = -1;
+    if (!jt_object_get(page, "jobs", &jobs) || !jt_array_begin(&it, jobs)) {
+        pg->err = -EIO;
+        return;
+    }
     while (jt_array_next(&it, &item)) {
         struct job *j;
         char why[128];
-        m->raw++;
+        pg->raw++;
         int rc = job_parse(item.p, item.len, now, &j, why, sizeof why);
-        if (rc == -ENOMEM)
-            return rc;
+        if (rc == -ENOMEM) {
+            pg->err = rc;
+            return;
+        }
         if (rc) {
-            m->bad++;
+            pg->bad++;
             log_bad_job(item, why);
             continue;
         }
+        if (pg->n == cap) {
+            cap = cap ? cap * 2 : 128;
+            struct job **nj = realloc(pg->jobs, cap * sizeof *nj);
+            if (!nj) {
+                job_unref(j);
+                pg->err = -ENOMEM;
+                return;
+            }
+            pg->jobs = nj;
+        }
+        pg->jobs[pg->n++] = j;
+    }
+}
+
+static void page_free(struct page *pg)
+{
+    for (size_t i = 0; i < pg->n; i++)
+        job_unref(pg->jobs[i]);
+    free(pg->jobs);
+    pg->jobs = NULL;
+    pg->n = 0;
+}
+
+/* Moves a page's jobs into the merge, in list order. */
+static int merge_page(struct merge *m, struct page *pg)
+{
+    m->raw += pg->raw;
+    m->bad += pg->bad;
+    for (size_t i = 0; i < pg->n; i++) {
+        struct job *j = pg->jobs[i];
+        pg->jobs[i] = NULL;
         uintptr_t at = (uintptr_t)idmap_get(&m->ids, j->id, j->id_len);
         if (at) {
             /* later reads are newer: they win. The map's key points into
@@ -129,6 +178,25 @@ static int merge_page(struct merge *m, const char *body, size_t len, time_t now)
     return 0;
 }
 
+struct parse_ctx {
+    struct http_req *reqs;
+    struct page *pages;
+    time_t now;
+};
+
+static void on_page(struct http_req *r, void *arg)
+{
+    struct parse_ctx *pc = arg;
+    struct page *pg = &pc->pages[r - pc->reqs];
+    if (r->err) {
+        pg->err = r->err;
+        snprintf(pg->errmsg, sizeof pg->errmsg, "%s", r->errmsg);
+    } else {
+        parse_page(pg, r->body, r->len, pc->now);
+    }
+    http_req_clear(r); /* the body is not needed any more */
+}
+
 static char *page_url(const struct lister *l, const char *status, long offset)
 {
     char *u = NULL;
@@ -141,7 +209,8 @@ static char *page_url(const struct lister *l, const char *status, long offset)
     return rc < 0 ? NULL : u;
 }
 
-/* Fetches pages [first, last) in parallel and merges them. */
+/* Fetches pages [first, last) in parallel and merges them. *total_seen is
+ * the total the API said (set by the first page, -1 before). */
 static int fetch_pages(const struct lister *l, const char *status, long first, long last,
                        int64_t deadline, time_t now, struct merge *m, long *total_seen,
                        bool *total_changed, int *calls, char *err, size_t errlen)
@@ -150,9 +219,10 @@ static int fetch_pages(const struct lister *l, const char *status, long first, l
     if (n == 0)
         return 0;
     struct http_req *reqs = calloc(n, sizeof *reqs);
+    struct page *pages = calloc(n, sizeof *pages);
     char **urls = calloc(n, sizeof *urls);
     int rc = 0;
-    if (!reqs || !urls) {
+    if (!reqs || !urls || !pages) {
         rc = -ENOMEM;
         goto out;
     }
@@ -166,28 +236,32 @@ static int fetch_pages(const struct lister *l, const char *status, long first, l
         reqs[i].kind = HTTP_LIST;
         reqs[i].valid = lister_page_valid;
     }
-    http_run(l->http, reqs, n, deadline);
+    struct parse_ctx pc = {.reqs = reqs, .pages = pages, .now = now};
+    http_run_each(l->http, reqs, n, deadline, on_page, &pc);
     *calls += (int)n;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (reqs[i].err) {
-            rc = reqs[i].err;
+        struct page *pg = &pages[i];
+        if (pg->err) {
+            rc = pg->err;
             snprintf(err, errlen, "list page at offset %ld: %s", (first + (long)i) * l->page_size,
-                     reqs[i].errmsg);
+                     pg->errmsg[0] ? pg->errmsg : strerror(-rc));
             break;
         }
-        long t;
-        if (total_of(trim(reqs[i].body, reqs[i].len), &t) && t != *total_seen) {
+        if (*total_seen < 0) {
+            *total_seen = pg->total;
+        } else if (pg->total != *total_seen) {
             *total_changed = true;
-            if (t > *total_seen)
-                *total_seen = t;
+            if (pg->total > *total_seen)
+                *total_seen = pg->total;
         }
-        rc = merge_page(m, reqs[i].body, reqs[i].len, now);
+        rc = merge_page(m, pg);
     }
 out:
-    for (size_t i = 0; reqs && i < n; i++)
-        http_req_clear(&reqs[i]);
+    for (size_t i = 0; pages && i < n; i++)
+        page_free(&pages[i]);
     for (size_t i = 0; urls && i < n; i++)
         free(urls[i]);
+    free(pages);
     free(reqs);
     free(urls);
     return rc;
@@ -202,32 +276,16 @@ int lister_fetch_view(const struct lister *l, const char *status, int64_t deadli
     memset(out, 0, sizeof *out);
 
     /* the first page tells how many there are */
-    char *url = page_url(l, status, 0);
-    if (!url)
-        return -ENOMEM;
-    struct http_req first = {.url = url, .kind = HTTP_LIST, .valid = lister_page_valid};
-    http_run(l->http, &first, 1, deadline);
-    calls++;
-    free(url);
-    if (first.err) {
-        rc = first.err;
-        snprintf(err, errlen, "%s", first.errmsg);
-        http_req_clear(&first);
-        goto fail;
-    }
-    total_of(trim(first.body, first.len), &total);
-    rc = merge_page(&m, first.body, first.len, now);
-    http_req_clear(&first);
+    bool changed = false;
+    rc = fetch_pages(l, status, 0, 1, deadline, now, &m, &total, &changed, &calls, err, errlen);
     if (rc)
         goto fail;
-
     if (total > LISTER_MAX_TOTAL) {
         snprintf(err, errlen, "implausible total of %ld jobs refused", total);
         rc = -EIO;
         goto fail;
     }
     long pages = (total + l->page_size - 1) / l->page_size;
-    bool changed = false;
     rc = fetch_pages(l, status, 1, pages, deadline, now, &m, &total, &changed, &calls, err, errlen);
     if (rc)
         goto fail;

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,9 @@ int main(int argc, char *argv[])
 
     memset(&fo, 0, sizeof fo);
     options_init(&o);
+    /* many FUSE workers, little allocation each: per-thread malloc arenas
+     * would mostly hold fragments */
+    mallopt(M_ARENA_MAX, 2);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "scrapefs: cannot initialise libcurl\n");
         return 1;
