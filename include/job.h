@@ -34,7 +34,8 @@ struct job {
     char *created_at;       /* as sent (decoded), or NULL */
     char *completed_at;
     time_t mtime;           /* completed_at, else created_at, else fetch time */
-    time_t created;         /* created_at, or -1 when unparsable */
+    time_t created;         /* created_at, when created_ok */
+    bool created_ok;
     char *file[JOB_NFILES]; /* rendered files, one allocation: file[0] owns it */
     size_t size[JOB_NFILES];
     size_t bytes;           /* memory held, for the cache's accounting */

@@ -87,10 +87,8 @@ int job_parse_time(const char *s, time_t *out)
     tm.tm_hour = h;
     tm.tm_min = m;
     tm.tm_sec = sec;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -1;
-    *out = t - off;
+    /* timegm's -1 is also 1969-12-31T23:59:59Z: the fields were checked */
+    *out = timegm(&tm) - off;
     return 0;
 }
 
@@ -271,12 +269,11 @@ int job_parse(const char *text, size_t len, time_t now, struct job **out, char *
     }
     j->status = job_status_parse(j->status_text);
     j->final = j->status == ST_COMPLETED || j->status == ST_FAILED || j->status == ST_CANCELLED;
-    if (job_parse_time(j->created_at, &j->created) != 0)
-        j->created = -1;
+    j->created_ok = job_parse_time(j->created_at, &j->created) == 0;
     time_t done;
     if (job_parse_time(j->completed_at, &done) == 0)
         j->mtime = done;
-    else if (j->created != -1)
+    else if (j->created_ok)
         j->mtime = j->created;
     else
         j->mtime = now;
@@ -323,10 +320,12 @@ out:
 void job_date(const struct job *j, char *out)
 {
     struct tm tm;
-    if (j->created == -1 || !gmtime_r(&j->created, &tm) || tm.tm_year < -1900 ||
+    /* %Y does not pad years below 1000: format by hand, four digits only */
+    if (!j->created_ok || !gmtime_r(&j->created, &tm) || tm.tm_year < -1900 ||
         tm.tm_year > 9999 - 1900) {
         strcpy(out, JOB_GROUP_INVALID);
         return;
     }
-    strftime(out, 16, "%Y-%m-%d", &tm);
+    snprintf(out, 16, "%04d-%02d-%02d", (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100,
+             tm.tm_mday % 100);
 }

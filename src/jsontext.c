@@ -298,10 +298,8 @@ bool jt_array_next(struct jt_iter *it, struct jt_span *val)
 bool jt_string_equals(struct jt_span str, const char *lit)
 {
     size_t n = strlen(lit);
-    if (str.len == n + 2 && memcmp(str.p + 1, lit, n) == 0)
-        return true;
     if (!memchr(str.p, '\\', str.len))
-        return false;
+        return str.len == n + 2 && memcmp(str.p + 1, lit, n) == 0;
     size_t dl;
     char *d = jt_string_decode(str, &dl);
     bool eq = d && dl == n && memcmp(d, lit, n) == 0;
@@ -456,7 +454,10 @@ void jt_pretty(struct jt_span v, struct buf *out)
         }
         case '}':
         case ']':
-            newline(out, --depth);
+            /* the close lines up with its open, which was compact when
+             * it sat deeper than the limit */
+            if (depth-- <= JT_PRETTY_MAX_DEPTH)
+                newline(out, depth);
             buf_putc(out, c);
             i++;
             break;
