@@ -122,8 +122,10 @@ struct group_list {
 int cache_groups_list(struct cache *c, int kind, struct group_list *out);
 void group_list_free(struct group_list *l);
 
-/* Marks every listing and unfinished job stale. */
-void cache_expire_all(struct cache *c);
+/* Marks every listing and unfinished job stale; *unfinished gets a new
+ * array (the caller frees it) of the unfinished jobs' sequence numbers,
+ * whose names the kernel must forget. Returns its length. */
+size_t cache_expire_all(struct cache *c, uint64_t **unfinished);
 
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 

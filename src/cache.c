@@ -24,6 +24,7 @@ struct entry {
     uint8_t in_view;     /* bit v: listed in fetched view v */
     uint32_t group[GROUP_NKINDS]; /* its by-domain and by-date views, 0 = none */
     bool fetching;
+    bool expired;        /* .scrapefs/refresh: stale whatever its age */
     struct entry *prev, *next; /* LRU, only while job != NULL; head = newest */
 };
 
@@ -222,6 +223,7 @@ static void set_job(struct cache *c, struct entry *e, struct job *j, int64_t now
          * already know, and let the new copy go at once */
         job_unref(j);
         e->fetched_ms = now;
+        e->expired = false;
         return;
     }
     if (e->fetched_ms && d != e->meta.digest)
@@ -231,6 +233,7 @@ static void set_job(struct cache *c, struct entry *e, struct job *j, int64_t now
     drop_render(c, e);
     e->job = j;
     e->fetched_ms = now;
+    e->expired = false;
     for (int f = 0; f < JOB_NFILES; f++)
         e->meta.size[f] = j->size[f];
     e->meta.mtime = j->mtime;
@@ -276,7 +279,7 @@ static struct entry *entry_get(struct cache *c, const char *id, size_t len, bool
 
 static bool job_fresh(const struct cache *c, const struct entry *e, int64_t now)
 {
-    return e->meta.final || now - e->fetched_ms < c->ttl_ms;
+    return e->meta.final || (!e->expired && now - e->fetched_ms < c->ttl_ms);
 }
 
 static double fresh_left(const struct cache *c, const struct entry *e, int64_t now)
@@ -815,19 +818,27 @@ int cache_job_get(struct cache *c, struct entry *e, struct job **out)
     return rc;
 }
 
-void cache_expire_all(struct cache *c)
+size_t cache_expire_all(struct cache *c, uint64_t **unfinished)
 {
+    size_t n = 0;
     pthread_mutex_lock(&c->mu);
+    *unfinished = malloc((c->nentries ? c->nentries : 1) * sizeof **unfinished);
     for (int v = 0; v < VIEW_COUNT; v++)
         c->views[v]->valid_until = 0;
-    for (size_t i = 0; i < c->nentries; i++)
-        if (!c->byseq[i]->meta.final)
-            c->byseq[i]->fetched_ms = 0;
+    for (size_t i = 0; i < c->nentries; i++) {
+        struct entry *e = c->byseq[i];
+        if (e->meta.final || !e->fetched_ms)
+            continue;
+        e->expired = true;
+        if (*unfinished)
+            (*unfinished)[n++] = e->seq;
+    }
     for (size_t i = 0; i < c->negative.cap; i++)
         if (c->negative.slots[i].hash)
             free(c->negative.slots[i].val);
     idmap_clear(&c->negative);
     pthread_mutex_unlock(&c->mu);
+    return n;
 }
 
 void cache_get_stats(struct cache *c, struct cache_stats *out)

@@ -590,30 +590,91 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
     fuse_reply_write(req, size);
 }
 
+struct inval {
+    struct fuse_session *se;
+    uint64_t *unfinished; /* sequence numbers of unfinished jobs */
+    size_t n;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    int refs;             /* the thread and the writer: the last one frees */
+};
+
+static void inval_put(struct inval *iv)
+{
+    pthread_mutex_lock(&iv->mu);
+    bool last = --iv->refs == 0;
+    pthread_mutex_unlock(&iv->mu);
+    if (last) {
+        pthread_cond_destroy(&iv->cv);
+        pthread_mutex_destroy(&iv->mu);
+        free(iv->unfinished);
+        free(iv);
+    }
+}
+
 /* Runs outside any operation: notifying the kernel from inside one on a
  * related inode can deadlock. */
 static void *inval_thread(void *arg)
 {
-    struct fuse_session *se = arg;
+    struct inval *iv = arg;
     for (size_t i = 0; i < tree_fixed_count; i++) {
         struct node n;
         tree_decode(tree_fixed_nodes[i].ino, &n);
         if (tree_is_listing(&n) || n.kind == NK_BYDOMAIN || n.kind == NK_BYDATE)
-            fuse_lowlevel_notify_inval_inode(se, tree_fixed_nodes[i].ino, 0, 0);
+            fuse_lowlevel_notify_inval_inode(iv->se, tree_fixed_nodes[i].ino, 0, 0);
     }
+    /* an unfinished job's file names point at the version they were looked
+     * up with: make the kernel ask again, in every directory it may be in */
+    for (size_t i = 0; i < iv->n; i++)
+        for (int slot = 0; slot <= SLOT_DATE; slot++) {
+            struct node d = {.kind = NK_JOBDIR, .view = slot, .seq = iv->unfinished[i]};
+            for (int f = 0; f < JOB_NFILES; f++)
+                fuse_lowlevel_notify_inval_entry(iv->se, tree_ino(&d), job_file_names[f],
+                                                 strlen(job_file_names[f]));
+        }
+    pthread_mutex_lock(&iv->mu);
+    iv->done = true;
+    pthread_cond_broadcast(&iv->cv);
+    pthread_mutex_unlock(&iv->mu);
+    inval_put(iv);
     return NULL;
 }
 
-/* .scrapefs/refresh: everything stale here, cached listings dropped in the
- * kernel (the next ls asks again). The names of unfinished jobs' files
- * still point at their version until the entry timeout (at most ttl). */
+/* .scrapefs/refresh: everything stale here, and what the kernel cached of
+ * listings and unfinished jobs' names dropped, so the next ls asks again.
+ * The write waits (up to a second) for the kernel to have been told, so an
+ * `ls` right after it sees the new listing; it does not wait for good in
+ * case a notification waits on an operation queued behind this one. */
 static void invalidate_all(struct fs_ctx *f)
 {
-    cache_expire_all(f->cache);
+    struct inval *iv = calloc(1, sizeof *iv);
+    uint64_t *seqs = NULL;
+    size_t n = cache_expire_all(f->cache, &seqs);
     log_info("refresh requested: every listing and unfinished job is stale");
     pthread_t t;
-    if (f->se && pthread_create(&t, NULL, inval_thread, f->se) == 0)
-        pthread_detach(t);
+    if (!iv || !f->se) {
+        free(seqs);
+        free(iv);
+        return;
+    }
+    *iv = (struct inval){.se = f->se, .unfinished = seqs, .n = n, .refs = 2};
+    pthread_mutex_init(&iv->mu, NULL);
+    pthread_cond_init(&iv->cv, NULL);
+    if (pthread_create(&t, NULL, inval_thread, iv) != 0) {
+        iv->refs = 1;
+        inval_put(iv);
+        return;
+    }
+    pthread_detach(t);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    pthread_mutex_lock(&iv->mu);
+    while (!iv->done && pthread_cond_timedwait(&iv->cv, &iv->mu, &until) == 0)
+        ;
+    pthread_mutex_unlock(&iv->mu);
+    inval_put(iv);
 }
 
 /* ---- extended attributes ---- */
