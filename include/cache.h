@@ -122,10 +122,12 @@ struct group_list {
 int cache_groups_list(struct cache *c, int kind, struct group_list *out);
 void group_list_free(struct group_list *l);
 
-/* Marks every listing and unfinished job stale; *unfinished gets a new
- * array (the caller frees it) of the unfinished jobs' sequence numbers,
- * whose names the kernel must forget. Returns its length. */
-size_t cache_expire_all(struct cache *c, uint64_t **unfinished);
+/* Marks every listing and unfinished job stale and forgets every "no such
+ * job". *unfinished gets a new array (the caller frees it) of the unfinished
+ * jobs' sequence numbers, whose files' names the kernel must forget, and
+ * *absent the names in jobs/ that were absent (each and the array the
+ * caller's). Returns the length of *unfinished. */
+size_t cache_expire_all(struct cache *c, uint64_t **unfinished, char ***absent, size_t *nabsent);
 
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 

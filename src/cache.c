@@ -818,7 +818,7 @@ int cache_job_get(struct cache *c, struct entry *e, struct job **out)
     return rc;
 }
 
-size_t cache_expire_all(struct cache *c, uint64_t **unfinished)
+size_t cache_expire_all(struct cache *c, uint64_t **unfinished, char ***absent, size_t *nabsent)
 {
     size_t n = 0;
     pthread_mutex_lock(&c->mu);
@@ -833,9 +833,19 @@ size_t cache_expire_all(struct cache *c, uint64_t **unfinished)
         if (*unfinished)
             (*unfinished)[n++] = e->seq;
     }
-    for (size_t i = 0; i < c->negative.cap; i++)
-        if (c->negative.slots[i].hash)
-            free(c->negative.slots[i].val);
+    /* the names the kernel remembers as absent, to be forgotten there too */
+    *nabsent = 0;
+    *absent = calloc(c->negative.count ? c->negative.count : 1, sizeof **absent);
+    for (size_t i = 0; i < c->negative.cap; i++) {
+        struct neg *ng = c->negative.slots[i].val;
+        if (!c->negative.slots[i].hash)
+            continue;
+        char name[NAME_MAX_BYTES + 1];
+        if (*absent && names_encode(ng->id, ng->len, name) > 0 &&
+            ((*absent)[*nabsent] = strdup(name)) != NULL)
+            (*nabsent)++;
+        free(ng);
+    }
     idmap_clear(&c->negative);
     pthread_mutex_unlock(&c->mu);
     return n;

@@ -594,6 +594,8 @@ struct inval {
     struct fuse_session *se;
     uint64_t *unfinished; /* sequence numbers of unfinished jobs */
     size_t n;
+    char **absent;        /* names in jobs/ the kernel holds as absent */
+    size_t nabsent;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool done;
@@ -609,6 +611,9 @@ static void inval_put(struct inval *iv)
         pthread_cond_destroy(&iv->cv);
         pthread_mutex_destroy(&iv->mu);
         free(iv->unfinished);
+        for (size_t i = 0; i < iv->nabsent; i++)
+            free(iv->absent[i]);
+        free(iv->absent);
         free(iv);
     }
 }
@@ -633,6 +638,8 @@ static void *inval_thread(void *arg)
                 fuse_lowlevel_notify_inval_entry(iv->se, tree_ino(&d), job_file_names[f],
                                                  strlen(job_file_names[f]));
         }
+    for (size_t i = 0; i < iv->nabsent; i++)
+        fuse_lowlevel_notify_inval_entry(iv->se, 2, iv->absent[i], strlen(iv->absent[i]));
     pthread_mutex_lock(&iv->mu);
     iv->done = true;
     pthread_cond_broadcast(&iv->cv);
@@ -650,15 +657,21 @@ static void invalidate_all(struct fs_ctx *f)
 {
     struct inval *iv = calloc(1, sizeof *iv);
     uint64_t *seqs = NULL;
-    size_t n = cache_expire_all(f->cache, &seqs);
+    char **absent = NULL;
+    size_t nabsent = 0;
+    size_t n = cache_expire_all(f->cache, &seqs, &absent, &nabsent);
     log_info("refresh requested: every listing and unfinished job is stale");
     pthread_t t;
     if (!iv || !f->se) {
         free(seqs);
+        for (size_t i = 0; i < nabsent; i++)
+            free(absent[i]);
+        free(absent);
         free(iv);
         return;
     }
-    *iv = (struct inval){.se = f->se, .unfinished = seqs, .n = n, .refs = 2};
+    *iv = (struct inval){.se = f->se, .unfinished = seqs, .n = n, .absent = absent,
+                         .nabsent = nabsent, .refs = 2};
     pthread_mutex_init(&iv->mu, NULL);
     pthread_cond_init(&iv->cv, NULL);
     if (pthread_create(&t, NULL, inval_thread, iv) != 0) {

@@ -165,20 +165,23 @@ static int start(struct http_client *c, struct xfer *x, int64_t now)
         curl_easy_setopt(e, CURLOPT_USERAGENT, "scrapefs/" SCRAPEFS_VERSION);
         if (c->ca_file)
             curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-        /* A server that accepts and then says nothing is cut off after a
-         * share of the budget, so the retries still get their turn. */
-        long stall = (long)((x->deadline - now) / 1000 / (c->cfg.retries + 1));
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall < 2 ? 2L : stall);
     }
+    /* An attempt gets its share of what is left, so a server that trickles
+     * (or never answers) still leaves time for the retries; the last one
+     * gets everything that remains. */
     int64_t left = x->deadline - now;
-    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)(left > 0 ? left : 1));
+    int tries_left = c->cfg.retries + 1 - x->req->attempts;
+    int64_t budget = tries_left > 1 ? left / tries_left : left;
+    if (budget < 1000 && left > 1000)
+        budget = 1000;
+    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)(budget > 0 ? budget : 1));
     curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(left < 10000 ? left : 10000));
     buf_free(&x->body);
     x->too_big = false;
     x->errbuf[0] = '\0';
     x->req->attempts++;
     atomic_fetch_add(&c->requests[x->req->kind], 1);
+    log_debug("GET %s%s", x->req->url, x->req->attempts > 1 ? " (retry)" : "");
     if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK)
         return -ENOMEM;
     return 0;
@@ -207,6 +210,8 @@ static void on_done(struct http_client *c, struct xfer *x, CURLcode res, int64_t
     r->status = status;
     atomic_fetch_add(&c->bytes, x->body.len);
 
+    log_debug("%s: HTTP %ld, %zu bytes%s%s", r->url, status, x->body.len,
+              res == CURLE_OK ? "" : ", ", res == CURLE_OK ? "" : curl_easy_strerror(res));
     if (res == CURLE_OK) {
         if (status >= 200 && status < 300) {
             if (!r->valid || r->valid(x->body.p ? x->body.p : "", x->body.len)) {

@@ -78,8 +78,11 @@ int job_parse_time(const char *s, time_t *out)
     }
     if (*p != '\0')
         return -1;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
-        return -1;
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+    if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || (M == 2 && D == 29 && !leap) ||
+        h > 23 || m > 59 || sec > 60)
+        return -1; /* timegm would roll 2026-02-30 over into March */
     struct tm tm = {0};
     tm.tm_year = Y - 1900;
     tm.tm_mon = M - 1;
@@ -295,7 +298,9 @@ fail:
 void job_domain(const struct job *j, char *out)
 {
     strcpy(out, JOB_GROUP_INVALID);
-    if (!j->url)
+    /* libcurl reads "http:///x" as host "x": an empty authority is no host */
+    const char *sep = j->url ? strstr(j->url, "://") : NULL;
+    if (!sep || sep[3] == '/' || sep[3] == '\0')
         return;
     CURLU *u = curl_url();
     char *host = NULL, *port = NULL;

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -215,13 +216,22 @@ class Sim:
 
 
 class _SimFactory:
+    """Thread-safe: tests that run scenarios concurrently may call it from
+    several threads (each call gets its own directory)."""
+
     def __init__(self, tmpdir):
         self.tmpdir = tmpdir
         self.sims = []
+        self._lock = threading.Lock()
+        self._next = 0
 
     def __call__(self, **kw):
-        s = Sim(os.path.join(self.tmpdir, "sim%d" % len(self.sims)), **kw)
-        self.sims.append(s)
+        with self._lock:
+            n = self._next
+            self._next += 1
+        s = Sim(os.path.join(self.tmpdir, "sim%d" % n), **kw)
+        with self._lock:
+            self.sims.append(s)
         return s
 
     def close(self):
@@ -261,13 +271,16 @@ def _mounted(path):
     return False
 
 
-def daemon_env(env_key):
+def daemon_env(env_key, extra=None):
+    """The daemon's environment; extra (a dict) is applied last, e.g. to tune
+    ASAN_OPTIONS for one test."""
     env = dict(os.environ)
     env.pop("FREDDY_API_KEY", None)
     if env_key is not None:
         env["FREDDY_API_KEY"] = env_key
     env["ASAN_OPTIONS"] = ASAN_OPTIONS
     env["UBSAN_OPTIONS"] = UBSAN_OPTIONS
+    env.update(extra or {})
     return env
 
 
@@ -278,7 +291,8 @@ def sanitizer_findings(text):
 class Mount:
     """A running `scrapefs -f` and its mount point."""
 
-    def __init__(self, binary, workdir, sim, opts, env_key, extra_args, positional_url):
+    def __init__(self, binary, workdir, sim, opts, env_key, extra_args, positional_url,
+                 env=None):
         os.makedirs(workdir, exist_ok=True)
         self.binary = binary
         self.sim = sim
@@ -296,7 +310,7 @@ class Mount:
         self.args = args
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=daemon_env(env_key))
+                                     stdin=subprocess.DEVNULL, env=daemon_env(env_key, env))
         self.done = False
         end = time.monotonic() + 15
         while not _mounted(self.path):
@@ -385,16 +399,24 @@ class Mount:
 
 
 class _MountFactory:
+    """Thread-safe like _SimFactory."""
+
     def __init__(self, binary, tmpdir):
         self.binary = binary
         self.tmpdir = tmpdir
         self.mounts = []
+        self._lock = threading.Lock()
+        self._next = 0
 
     def __call__(self, sim, opts="ttl=30", env_key="test-key", extra_args=(),
-                 positional_url=True):
-        m = Mount(self.binary, os.path.join(self.tmpdir, "m%d" % len(self.mounts)),
-                  sim, opts, env_key, extra_args, positional_url)
-        self.mounts.append(m)
+                 positional_url=True, env=None):
+        with self._lock:
+            n = self._next
+            self._next += 1
+        m = Mount(self.binary, os.path.join(self.tmpdir, "m%d" % n),
+                  sim, opts, env_key, extra_args, positional_url, env)
+        with self._lock:
+            self.mounts.append(m)
         return m
 
     def close(self):
@@ -409,7 +431,7 @@ class _MountFactory:
 
 @pytest.fixture
 def mount(scrapefs_bin, tmp_path):
-    """Factory: mount(sim, opts="ttl=30", env_key="test-key", extra_args=[])."""
+    """Factory: mount(sim, opts="ttl=30", env_key="test-key", extra_args=[], env=None)."""
     f = _MountFactory(scrapefs_bin, str(tmp_path))
     yield f
     f.close()

@@ -6,18 +6,20 @@ jobs the simulator reports, so a test compares two independent renderings.
 """
 
 import datetime
+import errno
 import json
 import math
 import os
 import re
 import stat
+import threading
 import time
+import urllib.parse
 
 STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
 RESERVED = ("by-status", "by-domain", "by-date")
-# Entries of jobs/ that are views, not jobs; by-domain / by-date come later
-# (SPEC §9) and are tolerated but not required.
-OPTIONAL_VIEWS = {b"by-domain", b"by-date"}
+# Entries of jobs/ that are views, not jobs (SPEC §3, §9).
+VIEWS = {b"by-status", b"by-domain", b"by-date"}
 JOB_FILES = {"job.json", "error.txt", "data.jsonl"}
 
 
@@ -73,8 +75,8 @@ def listdir_b(path):
 
 
 def jobs_entries(mnt):
-    """Entries of MNT/jobs minus the optional later views (bytes)."""
-    return listdir_b(os.path.join(mnt, "jobs")) - OPTIONAL_VIEWS
+    """Every entry of MNT/jobs, views included (bytes)."""
+    return listdir_b(os.path.join(mnt, "jobs"))
 
 
 def job_path(mnt, job_id, *rest, status=None):
@@ -279,3 +281,116 @@ def wait_for(pred, timeout, interval=0.05):
             return True
         time.sleep(interval)
     return pred()
+
+
+# ------------------------------------------------- timing / the daemon ----
+
+def timed_call(fn, *args):
+    """(result, OSError or None, seconds): runs one filesystem operation and
+    measures it with time.monotonic(); an OSError is returned, not raised."""
+    t0 = time.monotonic()
+    try:
+        r = fn(*args)
+    except OSError as e:
+        return None, e, time.monotonic() - t0
+    return r, None, time.monotonic() - t0
+
+
+def sleep_until(deadline):
+    """Sleeps until time.monotonic() reaches deadline (no-op when past)."""
+    left = deadline - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict; the Vm* fields (kB) as ints."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            v = v.strip()
+            if k.startswith("Vm") and v.endswith(" kB"):
+                v = int(v[:-3])
+            out[k] = v
+    return out
+
+
+def proc_fd_count(pid):
+    """Open file descriptors of a process."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def errno_name(e):
+    """'EIO' for an OSError (or 'ok' for None), for messages."""
+    if e is None:
+        return "ok"
+    return "%s(%s)" % (type(e).__name__, errno.errorcode.get(e.errno, e.errno))
+
+
+# ------------------------------------------- derived views (SPEC §9) ----
+
+INVALID_GROUP = b"_invalid"
+
+
+def expected_domain(job):
+    """Name (bytes) of the by-domain group of a job: the url's host,
+    lower-case, `host:port` when the url names a port, `_invalid` when the
+    url is missing, not a string or has no host. Reference: urllib.parse."""
+    url = job.get("url")
+    if not isinstance(url, str):
+        return INVALID_GROUP
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return INVALID_GROUP
+    if not host:
+        return INVALID_GROUP
+    name = encode_id(host if port is None else "%s:%d" % (host, port))
+    return INVALID_GROUP if name is None else name
+
+
+def expected_day(job):
+    """Name (bytes) of the by-date group of a job: the UTC day of created_at,
+    `_invalid` when it is missing or unparsable."""
+    t = parse_iso(job.get("created_at"))
+    if t is None:
+        return INVALID_GROUP
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d").encode()
+
+
+def expected_groups(jobs, keyfn):
+    """{group name: set of job names} over the jobs that have a file name."""
+    out = {}
+    for j in valid_jobs(jobs):
+        name = encode_id(j["job_id"])
+        if name is not None:
+            out.setdefault(keyfn(j), set()).add(name)
+    return out
+
+
+class OpHung(AssertionError):
+    """A filesystem operation that did not come back at all."""
+
+
+def bounded_call(fn, *args, limit):
+    """timed_call(fn, *args) run in a helper thread, so that a test survives
+    an operation that never returns: after `limit` seconds OpHung is raised
+    (the helper thread stays blocked until the mount goes away)."""
+    box = {}
+
+    def run():
+        try:
+            box["v"] = timed_call(fn, *args)
+        except BaseException as e:  # an assertion of fn, say: re-raised below
+            box["e"] = e
+
+    t = threading.Thread(target=run, daemon=True, name="bounded:%s" % fn.__name__)
+    t.start()
+    t.join(limit)
+    if t.is_alive():
+        raise OpHung("%s%r has not returned after %.0f s" % (fn.__name__, args, limit))
+    if "e" in box:
+        raise box["e"]
+    return box["v"]

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from helpers import expected_names, jobs_entries, pages
+from helpers import VIEWS, expected_names, jobs_entries, pages
 
 
 def _one_error_line(r, *needles):
@@ -42,7 +42,7 @@ def test_probe_is_exactly_one_list_call(sim, mount):
     assert st["requests"] == {"list": 1, "detail": 0, "other": 0}, st
     assert st["list_by_status"].get("", 0) == 1, st
     # and the mount works
-    assert jobs_entries(m.path) - {b"by-status"} == expected_names(s.jobs())
+    assert jobs_entries(m.path) - VIEWS == expected_names(s.jobs())
 
 
 def test_wrong_key_is_refused(sim, run_scrapefs):
@@ -85,14 +85,14 @@ def test_api_key_option_refused(sim, run_scrapefs):
 def test_api_url_as_option(sim, mount):
     s = sim(jobs=25)
     m = mount(s, opts="ttl=30,api_url=" + s.base_url, positional_url=False)
-    assert jobs_entries(m.path) - {b"by-status"} == expected_names(s.jobs())
+    assert jobs_entries(m.path) - VIEWS == expected_names(s.jobs())
 
 
 def test_double_dash_options(sim, mount):
     s = sim(jobs=25)
     m = mount(s, opts=None, extra_args=["--ttl=30", "--page_size=10"])
     s.reset()
-    assert jobs_entries(m.path) - {b"by-status"} == expected_names(s.jobs())
+    assert jobs_entries(m.path) - VIEWS == expected_names(s.jobs())
     lst, det, _ = s.requests()
     assert (lst, det) == (pages(25, 10), 0), s.stats()
 
@@ -100,7 +100,7 @@ def test_double_dash_options(sim, mount):
 def test_bearer_auth(sim, mount):
     s = sim(jobs=25)
     m = mount(s, opts="ttl=30,auth=bearer")
-    assert jobs_entries(m.path) - {b"by-status"} == expected_names(s.jobs())
+    assert jobs_entries(m.path) - VIEWS == expected_names(s.jobs())
     with open(os.path.join(m.jobs, s.jobs()[0]["job_id"], "job.json"), "rb") as f:
         assert f.read()
 
@@ -116,7 +116,7 @@ def test_key_file_private(sim, mount, tmp_path):
     s = sim(jobs=25, api_key="file-key-8c1d")
     kf = _key_file(tmp_path, 0o600)
     m = mount(s, opts="ttl=30,api_key_file=" + kf, env_key=None)
-    assert jobs_entries(m.path) - {b"by-status"} == expected_names(s.jobs())
+    assert jobs_entries(m.path) - VIEWS == expected_names(s.jobs())
     bad = [l for l in m.log().splitlines() if kf in l and
            any(w in l.lower() for w in ("warn", "readable", "permission", "group", "other"))]
     assert not bad, "warning about a 0600 key file: %r" % bad
@@ -127,7 +127,7 @@ def test_key_file_readable_by_others_warns(sim, mount, tmp_path, mode):
     s = sim(jobs=25, api_key="file-key-8c1d")
     kf = _key_file(tmp_path, mode)
     m = mount(s, opts="ttl=30,api_key_file=" + kf, env_key=None)
-    assert jobs_entries(m.path) - {b"by-status"} == expected_names(s.jobs())
+    assert jobs_entries(m.path) - VIEWS == expected_names(s.jobs())
     assert any(kf in l for l in m.log().splitlines()), \
         "no warning mentioning %s in:\n%s" % (kf, m.log())
     assert stat.S_IMODE(os.stat(kf).st_mode) == mode
@@ -146,7 +146,7 @@ def test_key_never_shown(sim, mount, tmp_path, source):
         assert key.encode() not in f.read()
     # some traffic: listing, a detail lookup, a 404, a status view
     names = jobs_entries(m.path)
-    assert names - {b"by-status"} == expected_names(s.jobs())
+    assert names - VIEWS == expected_names(s.jobs())
     s.add({"job_id": "job_added_for_key_test", "status": "pending"})
     assert os.path.isdir(os.path.join(m.jobs, "job_added_for_key_test"))
     assert not os.path.exists(os.path.join(m.jobs, "job_does_not_exist"))
@@ -169,7 +169,7 @@ def test_all_options_accepted(sim, mount):
     m = mount(s, opts="ttl=5,timeout=10,retries=2,max_conns=2,cache_size=1,page_size=7,"
                       "auth=x-api-key")
     s.reset()
-    assert jobs_entries(m.path) - {b"by-status"} == expected_names(s.jobs())
+    assert jobs_entries(m.path) - VIEWS == expected_names(s.jobs())
     assert s.requests() == (pages(25, 7), 0, 0), s.stats()
 
 
@@ -177,7 +177,7 @@ def test_all_options_accepted(sim, mount):
 def test_signal_unmounts_cleanly(sim, mount, sig):
     s = sim(jobs=25)
     m = mount(s, opts="ttl=30")
-    assert jobs_entries(m.path) - {b"by-status"} == expected_names(s.jobs())
+    assert jobs_entries(m.path) - VIEWS == expected_names(s.jobs())
     os.kill(m.pid, sig)
     rc = m.reap(10)  # fails when the mount outlives the daemon or a sanitizer spoke
     assert rc is not None, "scrapefs did not exit within 10 s of %s" % sig.name

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from helpers import (JOB_FILES, STATUSES, encode_id, expected_error_txt, expected_mtime,
+from helpers import (JOB_FILES, STATUSES, VIEWS, encode_id, expected_error_txt, expected_mtime,
                      expected_names,
                      json_equal, jobs_entries, listdir_b, valid_jobs)
 
@@ -43,7 +43,7 @@ def test_simulator_has_the_hostile_jobs(hjobs):
 
 def test_every_representable_job_is_listed(hm, hjobs):
     got = jobs_entries(hm.path)
-    want = expected_names(hjobs) | {b"by-status"}
+    want = expected_names(hjobs) | VIEWS
     assert got == want, "missing: %r\nextra: %r" % (sorted(want - got), sorted(got - want))
     for i in HOSTILE_IDS:
         assert encode_id(i) in got, i
@@ -160,7 +160,7 @@ def test_grep_whole_tree_and_still_alive(hm, hs):
     assert r.returncode == 0, r.stderr
     assert not r.stderr, r.stderr
     assert hm.alive()
-    assert jobs_entries(hm.path) == expected_names(valid_jobs(hs.jobs())) | {b"by-status"}
+    assert jobs_entries(hm.path) == expected_names(valid_jobs(hs.jobs())) | VIEWS
 
 
 def test_cold_lookups(hs, hjobs, mount):

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from helpers import (JOB_FILES, STATUSES, encode_id, expected_names, is_ro_dir, is_ro_file,
+from helpers import (JOB_FILES, STATUSES, VIEWS, encode_id, expected_names, is_ro_dir, is_ro_file,
                      job_path, jobs_entries, listdir_b)
 
 # ids exercising every rule of the name encoding (SPEC §3)
@@ -65,7 +65,7 @@ def test_jobs_entries(tree):
     s, m = tree
     jobs = s.jobs()
     assert len(jobs) >= 60
-    assert jobs_entries(m.path) == expected_names(jobs) | {b"by-status"}
+    assert jobs_entries(m.path) == expected_names(jobs) | VIEWS
 
 
 def test_odd_names(tree):
@@ -208,7 +208,7 @@ def test_read_only(tree):
     # nothing changed
     assert open(jfile, "rb").read() == before
     assert set(os.listdir(jdir)) == {n.encode() for n in JOB_FILES}
-    assert jobs_entries(m.path) == expected_names(s.jobs()) | {b"by-status"}
+    assert jobs_entries(m.path) == expected_names(s.jobs()) | VIEWS
 
 
 # ----------------------------------------- lookups and their request cost ----
@@ -218,7 +218,7 @@ def fresh(sim, mount):
     """A mount whose jobs/ and completed/ listings are warm, counters zeroed."""
     s = sim(jobs=30)
     m = mount(s, opts="ttl=30")
-    assert jobs_entries(m.path) == expected_names(s.jobs()) | {b"by-status"}
+    assert jobs_entries(m.path) == expected_names(s.jobs()) | VIEWS
     os.listdir(os.path.join(m.jobs, "by-status", "completed"))
     s.reset()
     return s, m
