@@ -37,7 +37,6 @@ struct view {
     int64_t fetched_ms;  /* 0: never */
     int64_t valid_until; /* fresh until (monotonic ms) */
     bool fetching;
-    uint64_t gen;
     struct timespec mtime; /* when the members last changed, to the ns: the
                               kernel drops a cached listing when it moves */
     int last_err;
@@ -308,7 +307,7 @@ static uint32_t group_get(struct cache *c, int kind, const char *key)
     return (uint32_t)v;
 }
 
-/* Replaces a view's members; bumps its generation when they changed. */
+/* Replaces a view's members; moves its mtime when they changed. */
 static void set_members(struct view *vw, struct entry **items, size_t n)
 {
     bool changed = n != vw->n || (n && memcmp(items, vw->items, n * sizeof *items) != 0);
@@ -316,7 +315,6 @@ static void set_members(struct view *vw, struct entry **items, size_t n)
     vw->items = items;
     vw->n = n;
     if (changed) {
-        vw->gen++;
         clock_gettime(CLOCK_REALTIME, &vw->mtime);
     }
 }
@@ -393,7 +391,6 @@ static int install_view(struct cache *c, int v, struct listing *ls, int64_t now)
     vw->n = n;
     vw->total = ls->total;
     if (changed || !vw->fetched_ms) {
-        vw->gen++;
         clock_gettime(CLOCK_REALTIME, &vw->mtime);
     }
     vw->fetched_ms = now;
