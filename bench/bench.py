@@ -28,6 +28,8 @@ KEY = "bench-key"
 PAGE = 100
 LATENCY_MS = 20
 failures = []
+CURRENT_SIZE = 0
+SPEC_SIZE = 10000
 
 
 def best(fn, runs=3):
@@ -119,12 +121,16 @@ def rss_kib(pid, field):
     return 0
 
 
-def check(name, value, limit, fmt, higher_is_better=False):
+def check(name, value, limit, fmt, higher_is_better=False, enforce=True):
+    """Prints a measured figure against its budget. enforce=False: SPEC §7
+    sets that budget at 10,000 jobs only, so at other sizes the figure is
+    shown for comparison and does not fail the run."""
     ok = value >= limit if higher_is_better else value <= limit
+    verdict = ("ok" if ok else "MISSED") if enforce else "(budget is for 10,000 jobs)"
     print("  %-58s %s  (budget %s %s) %s" % (name, fmt % value, ">=" if higher_is_better else "<=",
-                                             fmt % limit, "ok" if ok else "MISSED"))
-    if not ok:
-        failures.append(name)
+                                             fmt % limit, verdict))
+    if enforce and not ok:
+        failures.append("%s at %s" % (name, CURRENT_SIZE))
 
 
 def read_all(view):
@@ -138,6 +144,9 @@ def read_all(view):
 
 
 def run(jobs):
+    global CURRENT_SIZE
+    CURRENT_SIZE = jobs
+    spec = jobs == SPEC_SIZE
     print("== %d jobs, %d ms latency per request, page_size %d" % (jobs, LATENCY_MS, PAGE))
     tmp = tempfile.mkdtemp(prefix="scrapefs-bench-")
     sim, port = start_sim(jobs, tmp)
@@ -180,8 +189,9 @@ def run(jobs):
         print("  cold ls -l of %d completed jobs (%d pages):" % (total, pages))
         print("    sequential pager %.3f s, curl --parallel-max 8 %.3f s, scrapefs %.3f s"
               % (t_seq, t_curl, t_fs))
-        check("speed-up over the sequential pager", t_seq / t_fs, 4.0, "%.2fx", higher_is_better=True)
-        check("scrapefs time / curl --parallel time", t_fs / t_curl, 2.0, "%.2fx")
+        check("speed-up over the sequential pager", t_seq / t_fs, 4.0, "%.2fx", higher_is_better=True,
+              enforce=spec)
+        check("scrapefs time / curl --parallel time", t_fs / t_curl, 2.0, "%.2fx", enforce=spec)
         check("list calls for ls -l + cat of every job.json", after_cat["list"], pages, "%d")
         check("extra list calls beyond ceil(N/page_size)", after_cat["list"] - pages, 0, "%d")
         check("detail calls for ls -l + cat of every job.json", after_cat["detail"], 0, "%d")
@@ -200,7 +210,7 @@ def run(jobs):
         finally:
             shutil.rmtree(shm, ignore_errors=True)
         print("  warm grep -r over the view: tmpfs %.3f s, scrapefs %.3f s" % (t_g_tmp, t_g_fs))
-        check("warm grep -r: scrapefs / tmpfs", t_g_fs / t_g_tmp, 2.0, "%.2fx")
+        check("warm grep -r: scrapefs / tmpfs", t_g_fs / t_g_tmp, 2.0, "%.2fx", enforce=spec)
         requests_grep = ctl(port, "/_sim/stats")["requests"]
         check("requests during warm grep -r", requests_grep["list"] + requests_grep["detail"]
               - after_cat["list"] - after_cat["detail"], 0, "%d")
