@@ -12,6 +12,7 @@
 #define SCRAPEFS_FS_H
 
 #include <fuse_lowlevel.h>
+#include <stdatomic.h>
 
 #include "cache.h"
 #include "http.h"
@@ -27,7 +28,12 @@ struct fs_ctx {
     gid_t gid;
     time_t started;
     int ttl;
+    _Atomic int notifiers;     /* refresh threads still telling the kernel */
 };
+
+/* Waits (up to 5 s) for the refresh threads that still use the session: call
+ * after fuse_session_unmount(), before fuse_session_destroy(). */
+void fs_wait_notifiers(struct fs_ctx *f);
 
 extern const struct fuse_lowlevel_ops fs_ops;
 

@@ -19,7 +19,8 @@
 int names_encode(const char *id, size_t len, char *out);
 
 /* Decodes a file name into out (at least strlen(name) + 1 bytes; the id may
- * contain NUL bytes, so use the returned length). Returns the id's length, or
+ * contain NUL bytes, so use the returned length; a NUL follows it). Returns
+ * the id's length, or
  * -ENOENT when the name is not the canonical encoding of any id. */
 int names_decode(const char *name, char *out);
 

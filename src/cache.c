@@ -61,6 +61,7 @@ struct cache {
     size_t nviews, capviews;
     struct idmap groups[GROUP_NKINDS]; /* name -> view index + 1 */
     struct idmap negative;
+    struct idmap pending; /* id -> struct pending: detail requests for new ids */
     struct entry *lru_head, *lru_tail;
     size_t renders;
     uint64_t hits, misses, evictions;
@@ -146,6 +147,7 @@ void cache_free(struct cache *c)
         if (c->negative.slots[i].hash)
             free(c->negative.slots[i].val);
     idmap_free(&c->negative);
+    idmap_free(&c->pending);
     idmap_free(&c->byid);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
@@ -499,6 +501,83 @@ int cache_view_window(struct cache *c, int v, bool refresh, size_t start, struct
 
 static int fetch_job(struct cache *c, struct entry *e, bool need_render, bool stale_ok);
 
+/* Logs a failed detail request (lock held). */
+static void job_failed(struct cache *c, const char *id, int rc, const char *err, bool stale)
+{
+    note_error(c, "job", err);
+    if (rc == -EACCES)
+        log_error("API key rejected: job %s: %s", id, err);
+    else
+        log_warn("job %s: %s%s", id, err, stale ? "; serving the last good copy" : "");
+}
+
+/* A detail request for an id with no entry yet, shared by everyone who
+ * asks for it meanwhile. */
+struct pending {
+    int waiters;
+    bool done;
+    int rc;
+    size_t len;
+    char id[]; /* the pending map's key */
+};
+
+/* Fetches a job not known yet before it gets an entry, so a name that turns
+ * out not to exist leaves nothing behind (lock held; dropped while
+ * fetching). Returns 0 and the new entry, or a negative errno. */
+static int fetch_new(struct cache *c, const char *id, size_t len, struct entry **out)
+{
+    int rc;
+    struct pending *p = idmap_get(&c->pending, id, len);
+    if (p) {
+        p->waiters++;
+        while (!p->done)
+            pthread_cond_wait(&c->cv, &c->mu);
+        rc = p->rc;
+        if (--p->waiters == 0)
+            free(p);
+        if (rc == 0 && !(*out = entry_get(c, id, len, false)))
+            rc = -ENOENT;
+        return rc;
+    }
+    if (!(p = calloc(1, sizeof *p + len + 1)))
+        return -ENOMEM;
+    memcpy(p->id, id, len);
+    p->len = len;
+    p->waiters = 1;
+    if (idmap_put(&c->pending, p->id, len, p)) {
+        free(p);
+        return -ENOMEM;
+    }
+    c->misses++;
+    pthread_mutex_unlock(&c->mu);
+
+    struct job *j = NULL;
+    char err[256] = "";
+    rc = lister_fetch_job(&c->lister, id, len, http_now_ms() + c->timeout_ms, time(NULL), &j,
+                          err, sizeof err);
+
+    pthread_mutex_lock(&c->mu);
+    idmap_del(&c->pending, p->id, len);
+    struct entry *e = NULL;
+    if (rc == 0 && !(e = entry_get(c, id, len, true))) {
+        job_unref(j);
+        rc = -ENOMEM;
+    } else if (rc == 0) {
+        set_job(c, e, j, http_now_ms());
+        evict(c);
+        lru_touch(c, e);
+    } else if (rc != -ENOENT) {
+        job_failed(c, id, rc, err, false);
+    }
+    p->rc = rc;
+    p->done = true;
+    pthread_cond_broadcast(&c->cv);
+    if (--p->waiters == 0)
+        free(p);
+    *out = e;
+    return rc;
+}
+
 /* Makes e fresh (lock held; dropped while fetching). need_render: false when
  * metadata suffices (a final job's never changes). */
 static int refresh_job(struct cache *c, struct entry *e, bool need_render)
@@ -538,11 +617,7 @@ static int fetch_job(struct cache *c, struct entry *e, bool need_render, bool st
         evict(c);
         lru_touch(c, e);
     } else if (rc != -ENOENT) {
-        note_error(c, "job", err);
-        if (rc == -EACCES)
-            log_error("API key rejected: job %s: %s", e->id, err);
-        else
-            log_warn("job %s: %s%s", e->id, err, e->job ? "; serving the last good copy" : "");
+        job_failed(c, e->id, rc, err, e->job != NULL);
         if (e->job || (!need_render && e->fetched_ms))
             rc = 0; /* stale-if-error */
         if (rc == 0)
@@ -638,13 +713,7 @@ int cache_lookup(struct cache *c, int v, const char *name, struct entry **out,
             pthread_mutex_unlock(&c->mu);
             return -ENOENT;
         }
-        if (!e)
-            e = entry_get(c, id, (size_t)len, true);
-        if (!e) {
-            pthread_mutex_unlock(&c->mu);
-            return -ENOMEM;
-        }
-        rc = refresh_job(c, e, false);
+        rc = e ? refresh_job(c, e, false) : fetch_new(c, id, (size_t)len, &e);
         if (rc == -ENOENT)
             negative_add(c, id, (size_t)len, http_now_ms());
         if (rc) {

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
+#include <time.h>
 
 #include "log.h"
 #include "names.h"
@@ -206,6 +207,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
     if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
         conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+    /* lookups and readdirs in one directory may run at once: one waiting on
+     * a slow API must not hold up the others (they are thread-safe) */
+    if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+        conn->want |= FUSE_CAP_PARALLEL_DIROPS;
     /* O_TRUNC then comes as a SETATTR we can refuse (with no OPEN, it would
      * otherwise go unseen) */
     conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
@@ -591,6 +596,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 }
 
 struct inval {
+    struct fs_ctx *f;
     struct fuse_session *se;
     uint64_t *unfinished; /* sequence numbers of unfinished jobs */
     size_t n;
@@ -644,8 +650,16 @@ static void *inval_thread(void *arg)
     iv->done = true;
     pthread_cond_broadcast(&iv->cv);
     pthread_mutex_unlock(&iv->mu);
+    struct fs_ctx *f = iv->f;
     inval_put(iv);
+    atomic_fetch_sub(&f->notifiers, 1);
     return NULL;
+}
+
+void fs_wait_notifiers(struct fs_ctx *f)
+{
+    for (int i = 0; i < 500 && atomic_load(&f->notifiers) > 0; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
 }
 
 /* .scrapefs/refresh: everything stale here, and what the kernel cached of
@@ -670,11 +684,13 @@ static void invalidate_all(struct fs_ctx *f)
         free(iv);
         return;
     }
-    *iv = (struct inval){.se = f->se, .unfinished = seqs, .n = n, .absent = absent,
+    *iv = (struct inval){.f = f, .se = f->se, .unfinished = seqs, .n = n, .absent = absent,
                          .nabsent = nabsent, .refs = 2};
     pthread_mutex_init(&iv->mu, NULL);
     pthread_cond_init(&iv->cv, NULL);
+    atomic_fetch_add(&f->notifiers, 1);
     if (pthread_create(&t, NULL, inval_thread, iv) != 0) {
+        atomic_fetch_sub(&f->notifiers, 1);
         iv->refs = 1;
         inval_put(iv);
         return;

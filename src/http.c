@@ -268,7 +268,8 @@ static void on_done(struct http_client *c, struct xfer *x, CURLcode res, int64_t
     if (retryable && r->attempts <= c->cfg.retries) {
         int64_t delay;
         if (retry_after > 0) {
-            delay = (int64_t)retry_after * 1000;
+            /* a hostile Retry-After is bounded by the deadline below */
+            delay = (retry_after > 86400 ? 86400 : (int64_t)retry_after) * 1000;
         } else {
             int64_t d = (int64_t)BACKOFF_BASE_MS << (r->attempts - 1 < 10 ? r->attempts - 1 : 10);
             if (d > BACKOFF_MAX_MS)
@@ -301,11 +302,13 @@ static void *net_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&c->mu);
         bool stopping = c->stopping;
-        while (c->incoming) {
-            struct xfer *x = c->incoming;
-            c->incoming = x->next;
-            x->next = waiting;
-            waiting = x;
+        if (c->incoming) {
+            /* appended, so requests start in the order they came */
+            struct xfer **tail = &waiting;
+            while (*tail)
+                tail = &(*tail)->next;
+            *tail = c->incoming;
+            c->incoming = NULL;
         }
         pthread_mutex_unlock(&c->mu);
 
@@ -325,17 +328,18 @@ static void *net_main(void *arg)
             return NULL;
         }
 
-        /* Start what is due, oldest deadline first is not needed: batches
-         * are small and each has its own deadline. */
+        /* Fail what is past its deadline, waiting for a slot or not; then
+         * start what is due, oldest first (waiting is in arrival order). */
         struct xfer **pp = &waiting;
         while (*pp) {
             struct xfer *x = *pp;
-            if (x->next_try <= now && inflight < c->cfg.max_conns) {
+            if (now >= x->deadline) {
                 *pp = x->next;
-                if (now >= x->deadline) {
-                    atomic_fetch_add(&c->errors[HE_TIMEOUT], 1);
-                    finish(x, -EIO, "timed out");
-                } else if (start(c, x, now) != 0) {
+                atomic_fetch_add(&c->errors[HE_TIMEOUT], 1);
+                finish(x, -EIO, "timed out");
+            } else if (x->next_try <= now && inflight < c->cfg.max_conns) {
+                *pp = x->next;
+                if (start(c, x, now) != 0) {
                     finish(x, -ENOMEM, "cannot start request");
                 } else {
                     x->next = c->active;
@@ -366,7 +370,7 @@ static void *net_main(void *arg)
         for (struct xfer *x = waiting; x; x = x->next) {
             int64_t d = x->next_try - now;
             if (d <= 0 && inflight >= c->cfg.max_conns)
-                continue; /* waits for a slot: a finished transfer wakes us */
+                d = x->deadline - now; /* waits for a slot, or its deadline */
             if (d < wait)
                 wait = d < 0 ? 0 : (long)d;
         }

@@ -215,9 +215,9 @@ static int fetch_pages(const struct lister *l, const char *status, long first, l
                        int64_t deadline, time_t now, struct merge *m, long *total_seen,
                        bool *total_changed, int *calls, char *err, size_t errlen)
 {
+    if (last <= first)
+        return 0; /* an empty view has no pages after the first */
     size_t n = (size_t)(last - first);
-    if (n == 0)
-        return 0;
     struct http_req *reqs = calloc(n, sizeof *reqs);
     struct page *pages = calloc(n, sizeof *pages);
     char **urls = calloc(n, sizeof *urls);

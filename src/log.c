@@ -53,16 +53,21 @@ bool log_enabled(enum log_level level)
     return level <= g_level;
 }
 
-/* Overwrites each occurrence of the secret in place; the text only shrinks. */
-static void redact(char *text)
+/* Writes text to out (outlen bytes) with each occurrence of the secret
+ * replaced by "***"; always terminates, never overruns. */
+static void redact(const char *text, char *out, size_t outlen)
 {
-    if (!g_secret_len)
-        return;
-    char *p;
-    while ((p = strstr(text, g_secret)) != NULL) {
-        memcpy(p, "***", 3);
-        memmove(p + 3, p + g_secret_len, strlen(p + g_secret_len) + 1);
+    size_t o = 0;
+    while (*text && o + 1 < outlen) {
+        if (g_secret_len && strncmp(text, g_secret, g_secret_len) == 0) {
+            for (int k = 0; k < 3 && o + 1 < outlen; k++)
+                out[o++] = '*';
+            text += g_secret_len;
+        } else {
+            out[o++] = *text++;
+        }
     }
+    out[o] = '\0';
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
@@ -78,14 +83,15 @@ void log_msg(enum log_level level, const char *fmt, ...)
     for (char *c = text; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             *c = '?';
+    char clean[sizeof text + 16];
     pthread_mutex_lock(&g_lock);
-    redact(text);
+    redact(text, clean, sizeof clean);
     if (g_syslog) {
         static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-        syslog(prio[level], "%s", text);
+        syslog(prio[level], "%s", clean);
     } else {
         static const char *const tag[] = {"error", "warning", "info", "debug"};
-        fprintf(stderr, "scrapefs: %s: %s\n", tag[level], text);
+        fprintf(stderr, "scrapefs: %s: %s\n", tag[level], clean);
     }
     pthread_mutex_unlock(&g_lock);
 }

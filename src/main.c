@@ -224,6 +224,7 @@ int main(int argc, char *argv[])
 
 out_unmount:
     fuse_session_unmount(se);
+    fs_wait_notifiers(&fsx);
 out_signals:
     fuse_remove_signal_handlers(se);
 out_session:

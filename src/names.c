@@ -73,6 +73,7 @@ int names_decode(const char *name, char *out)
             out[o++] = name[i];
         }
     }
+    out[o] = '\0'; /* for printing; the id's length is what counts */
     /* Only the canonical spelling names the id: re-encode and compare. */
     char again[NAME_MAX_BYTES + 1];
     if (names_encode(out, o, again) < 0 || strcmp(again, name) != 0)

@@ -1,6 +1,7 @@
 #include "pins.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,12 +79,30 @@ void pins_free(struct pins *p)
     free(p);
 }
 
+/* Does pin pn show what job (or blob) shows? A render fetched again after
+ * eviction is another object with the same bytes. */
+static bool same_content(const struct pin *pn, const struct job *job, const struct blob *blob)
+{
+    if (pn->blob || blob)
+        return pn->blob == blob;
+    if (pn->job == job)
+        return true;
+    const struct job *a = pn->job;
+    return a && job && a->size[JOB_JSON] == job->size[JOB_JSON] &&
+           memcmp(a->file[JOB_JSON], job->file[JOB_JSON], a->size[JOB_JSON]) == 0;
+}
+
 int pins_add(struct pins *p, uint64_t ino, struct job *job, struct blob *blob)
 {
     int rc = 0;
     pthread_mutex_lock(&p->mu);
     struct pin *pn = idmap_get(&p->map, (const char *)&ino, sizeof ino);
-    if (pn) {
+    if (pn && !same_content(pn, job, blob)) {
+        /* the inode number came round again (a version counter wrapped)
+         * while the kernel still holds the old content: refuse, never show
+         * one version's size with another's bytes */
+        rc = -ESTALE;
+    } else if (pn) {
         pn->nlookup++;
     } else if (!(pn = calloc(1, sizeof *pn))) {
         rc = -ENOMEM;

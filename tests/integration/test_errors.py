@@ -122,3 +122,58 @@ def test_hanging_server_gives_eio_within_timeout(sim, mount):
     finally:
         s.clear()
     assert os.path.isdir(os.path.join(m.jobs, "job_hung"))
+
+
+def test_deadline_holds_while_every_connection_hangs(sim, mount):
+    """With one connection and a server that never answers, later requests
+    queue behind a hung one; each operation must still end within its own
+    timeout. (Lookups in different directories: the kernel runs lookups in
+    one directory one at a time, see README.)"""
+    import threading
+    s = sim(jobs=40)
+    m = mount(s, opts="ttl=1,max_conns=1,timeout=3,retries=0")
+    unfinished = [j["job_id"] for j in s.jobs() if j["status"] in ("pending", "processing")][:4]
+    assert len(unfinished) == 4
+    for jid in unfinished:
+        read_bytes(os.path.join(m.jobs, jid, "job.json"))
+    time.sleep(1.5)  # stale now: the next look costs a detail request each
+    s.fault("hang", target="any", count=-1)
+    done = []
+
+    def look(jid):
+        t0 = time.monotonic()
+        try:
+            os.stat(os.path.join(m.jobs, jid, "job.json"))
+            err = 0
+        except OSError as e:
+            err = e.errno
+        done.append((time.monotonic() - t0, err))
+
+    ts = []
+    for jid in unfinished:
+        t = threading.Thread(target=look, args=(jid,))
+        t.start()
+        ts.append(t)
+        time.sleep(0.7)
+    for t in ts:
+        t.join(20)
+    s.clear()
+    assert len(done) == 4, done
+    for elapsed, err in done:
+        assert err in (0, errno.EIO), done  # stale copy, or EIO
+        assert elapsed <= 3 + 2, "an operation took %.1f s with timeout=3: %r" % (elapsed, done)
+
+
+def test_unknown_names_leave_nothing_behind(sim, mount):
+    """Looking up names that do not exist must not grow the daemon's state
+    (each would otherwise keep an entry for good)."""
+    s = sim(jobs=10)
+    m = mount(s, opts="ttl=30")
+    jobs_entries(m.path)
+    import json
+    known = json.load(open(os.path.join(m.path, ".scrapefs", "stats")))["cache"]["jobs_known"]
+    for i in range(200):
+        with pytest.raises(FileNotFoundError):
+            os.stat(os.path.join(m.jobs, "no-such-job-%d" % i))
+    after = json.load(open(os.path.join(m.path, ".scrapefs", "stats")))["cache"]["jobs_known"]
+    assert after == known, (known, after)

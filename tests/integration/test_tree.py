@@ -291,3 +291,26 @@ def test_status_dir_lookup_never_costs_detail(fresh):
     lst, det, oth = s.requests()
     assert det == 0 and oth == 0, s.stats()
     assert lst == 0, s.stats()
+
+
+# ------------------------------------------------------- empty listings ----
+
+@pytest.mark.parametrize("jobs", [0, 2])
+def test_empty_listings(sim, mount, jobs):
+    """A view with no jobs is an empty directory (one list call), not an
+    error; with no jobs at all, jobs/ holds only the views."""
+    s = sim(jobs=jobs)
+    m = mount(s, opts="ttl=30")
+    s.reset()
+    empty = 0
+    for status in STATUSES:
+        want = {j["job_id"] for j in s.jobs() if j.get("status") == status}
+        got = set(os.listdir(os.path.join(m.jobs, "by-status", status)))
+        assert got == want, status
+        empty += not want
+    assert empty >= 3, "the simulator should leave most statuses empty"
+    assert jobs_entries(m.path) == expected_names(s.jobs()) | VIEWS
+    if jobs == 0:
+        assert os.listdir(os.path.join(m.jobs, "by-domain")) == []
+        assert os.listdir(os.path.join(m.jobs, "by-date")) == []
+    assert s.requests() == (6, 0, 0), s.stats()
