@@ -93,6 +93,15 @@ def closed_port():
 
 # ----------------------------------------------------------- simulator ----
 
+
+def read_log(path):
+    """A process's log so far, as text ("" before it exists)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
 class Sim:
     """One running freddy_sim.py and its control routes."""
 
@@ -139,11 +148,7 @@ class Sim:
         self.base_url = self.root + "/api/v1"
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def stop(self):
         if self.proc.poll() is None:
@@ -331,11 +336,7 @@ class Mount:
         return self.proc.pid
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def alive(self):
         return self.proc.poll() is None
