@@ -18,7 +18,6 @@ void log_init(enum log_level level, bool use_syslog);
 int log_level_parse(const char *s);
 /* Remembers a copy of the secret to redact; NULL or "" forgets it. */
 void log_set_secret(const char *secret);
-bool log_enabled(enum log_level level);
 
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -28,27 +28,6 @@ static bool total_of(struct jt_span page, long *total)
     return true;
 }
 
-bool lister_page_valid(const char *body, size_t len)
-{
-    struct jt_span page = {body, len}, jobs;
-    long total;
-    while (page.len && (page.p[0] == ' ' || page.p[0] == '\n' || page.p[0] == '\r' || page.p[0] == '\t')) {
-        page.p++;
-        page.len--;
-    }
-    return jt_validate(body, len) && jt_type_of(page) == JT_OBJECT &&
-           jt_object_get(page, "jobs", &jobs) && jt_type_of(jobs) == JT_ARRAY &&
-           total_of(page, &total);
-}
-
-bool lister_job_valid(const char *body, size_t len)
-{
-    size_t i = 0;
-    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
-        i++;
-    return jt_validate(body, len) && i < len && body[i] == '{';
-}
-
 static struct jt_span trim(const char *body, size_t len)
 {
     struct jt_span s = {body, len};
@@ -57,6 +36,20 @@ static struct jt_span trim(const char *body, size_t len)
         s.len--;
     }
     return s;
+}
+
+bool lister_page_valid(const char *body, size_t len)
+{
+    struct jt_span page = trim(body, len), jobs;
+    long total;
+    return jt_validate(body, len) && jt_type_of(page) == JT_OBJECT &&
+           jt_object_get(page, "jobs", &jobs) && jt_type_of(jobs) == JT_ARRAY &&
+           total_of(page, &total);
+}
+
+bool lister_job_valid(const char *body, size_t len)
+{
+    return jt_validate(body, len) && jt_type_of(trim(body, len)) == JT_OBJECT;
 }
 
 /* Logs a job that cannot be shown, once per id (or per text when it has none). */

@@ -48,11 +48,6 @@ void log_set_secret(const char *secret)
     pthread_mutex_unlock(&g_lock);
 }
 
-bool log_enabled(enum log_level level)
-{
-    return level <= g_level;
-}
-
 /* Writes text to out (outlen bytes) with each occurrence of the secret
  * replaced by "***"; always terminates, never overruns. */
 static void redact(const char *text, char *out, size_t outlen)
