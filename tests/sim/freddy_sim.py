@@ -7,13 +7,22 @@ keep the two in step.
 Design notes:
 - every job is kept only as its serialized JSON bytes (Entry.text); list
   pages are built by joining those bytes, so a page costs microseconds;
-- the list order is a Python list, newest first; per-status views are
-  rebuilt lazily (once) after a change;
+- the list order is a Python list, newest first, and so is each
+  per-status view; every listed entry has an integer key that grows
+  towards the oldest, so the lists are sorted by key and an entry is found
+  (removed, re-filed under a new status) by bisection: no change walks the
+  whole list in Python;
+- "oldest" order reads the same lists backwards (a reversed slice of the
+  page only);
 - one lock guards all state; it is never held while sleeping.
 """
 
 import argparse
+import bisect
+import datetime
+import gc
 import json
+import math
 import os
 import random
 import re
@@ -25,11 +34,14 @@ import sys
 import threading
 import time
 import traceback
+from operator import attrgetter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
 TERMINAL = ("completed", "failed", "cancelled")
+ORDERS = ("newest", "oldest")
+MUTATE_MAX = 10000000      # per count of one /_sim/mutate call
 KEYS = ("job_id", "status", "url", "extracted_data", "error_message",
         "metadata", "created_at", "completed_at")
 
@@ -80,6 +92,22 @@ def fmt_time(t, mode=0, usec=0):
     return s + "Z"
 
 
+def parse_time(s):
+    """Seconds since the epoch of an ISO 8601 string (naive = UTC), or None."""
+    if not isinstance(s, str):
+        return None
+    try:
+        dt = datetime.datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=datetime.timezone.utc)
+    try:
+        return dt.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def ordered_job(d):
     """The SPEC keys first in SPEC order, then any extra keys."""
     out = {k: d[k] for k in KEYS if k in d}
@@ -92,15 +120,22 @@ def ordered_job(d):
 class Entry:
     """One element of the jobs array: its id (str, or None when it has no
     usable id), its status (str, or None), its JSON bytes, and whether it is
-    part of the list (raw jobs with list_raw false are detail-only)."""
-    __slots__ = ("id", "status", "text", "listed", "raw")
+    part of the list (raw jobs with list_raw false are detail-only).
+    key orders the listed entries: smaller is newer (None: not listed);
+    hostile marks the --hostile jobs (never advanced by /_sim/mutate)."""
+    __slots__ = ("id", "status", "text", "listed", "raw", "key", "hostile")
 
-    def __init__(self, job_id, status, text, listed=True, raw=False):
+    def __init__(self, job_id, status, text, listed=True, raw=False, key=None):
         self.id = job_id
         self.status = status
         self.text = text
         self.listed = listed
         self.raw = raw
+        self.key = key
+        self.hostile = False
+
+
+KEY = attrgetter("key")
 
 
 def entry_from_obj(obj):
@@ -139,9 +174,11 @@ class State:
         self.latency_ms = float(args.latency_ms)
         self.item_count = args.item_count
         self.seed = args.seed
-        self.entries = []        # listed entries, newest first
+        self.order = getattr(args, "order", "newest")
+        self.entries = []        # listed entries, newest first (keys ascending)
+        self.views = {}          # status -> [Entry], newest first
         self.by_id = {}          # id -> Entry (listed or detail-only)
-        self._views = None       # status -> [Entry], rebuilt lazily
+        self.front_key = -1      # key of the next entry put at the front
         self.id_rng = random.Random("ids-%d" % args.seed)
         self.gen_rng = random.Random("extra-%d" % args.seed)
         self.fault_rng = random.Random(args.seed)
@@ -149,13 +186,12 @@ class State:
         self.hang_event = threading.Event()
         self.drift = None
         self.top_time = T0
+        self.seen_time = T0      # newest created_at given explicitly
         self.extra_n = 0
         self.reset_counters()
         self.generate(args.jobs, args.seed)
         if args.hostile:
             self.add_hostile()
-        self.view("completed")   # build the per-status views now, not on
-                                 # the first filtered request
 
     # ----- counters -------------------------------------------------------
     def reset_counters(self):
@@ -167,29 +203,33 @@ class State:
         self.faults_injected = 0
 
     # ----- generation -----------------------------------------------------
-    def new_id(self):
+    def new_id(self, rng=None):
+        if rng is None:
+            rng = self.id_rng
         while True:
-            jid = "job_%012x" % self.id_rng.getrandbits(48)
+            jid = "job_%012x" % rng.getrandbits(48)
             if jid not in self.by_id:
                 return jid
+
+    def make_items(self, rng):
+        items = []
+        for k in range(self.item_count):
+            n = rng.randrange(1, 100000)
+            items.append({
+                "title": "Widget %d" % n,
+                "price": rng.randrange(100, 100000) / 100,
+                "sku": SKU_BASE + n * 7919 + k,
+                "tags": TAGS[n % len(TAGS)],
+                "in_stock": bool(n & 1),
+                "note": NOTES[n % len(NOTES)],
+            })
+        return items
 
     def make_job(self, rng, i, jid, status, created, ts_mode, usec):
         """One normal job as a dict (keys in SPEC order)."""
         url = URL_TEMPLATES[rng.randrange(len(URL_TEMPLATES))].format(i=i)
         terminal = status in TERMINAL
-        items = None
-        if status == "completed":
-            items = []
-            for k in range(self.item_count):
-                n = rng.randrange(1, 100000)
-                items.append({
-                    "title": "Widget %d" % n,
-                    "price": rng.randrange(100, 100000) / 100,
-                    "sku": SKU_BASE + n * 7919 + k,
-                    "tags": TAGS[n % len(TAGS)],
-                    "in_stock": bool(n & 1),
-                    "note": NOTES[n % len(NOTES)],
-                })
+        items = self.make_items(rng) if status == "completed" else None
         return {
             "job_id": jid,
             "status": status,
@@ -211,28 +251,49 @@ class State:
         t = T0
         by_id = self.by_id
         entries = self.entries
-        for i in range(n):
-            while True:
-                jid = "job_%012x" % rng.getrandbits(48)
-                if jid not in by_id:
-                    break
-            status = STATUS_PATTERN[(i + seed) % len(STATUS_PATTERN)]
-            if i % 7 == 3:
-                mode, usec = 1, (i * 123457) % 1000000
-            elif i % 11 == 5:
-                mode, usec = 2, 0
-            else:
-                mode, usec = 0, 0
-            job = self.make_job(rng, i, jid, status, t, mode, usec)
-            e = Entry(jid, status, dump(job))
-            entries.append(e)
-            by_id[jid] = e
-            t -= rng.randint(1, maxstep)
+        views = {s: [] for s in STATUSES}
+        make_job = self.make_job
+        npat = len(STATUS_PATTERN)
+        # Nothing made here is ever part of a reference cycle: keep the
+        # cyclic collector from walking the growing heap again and again.
+        gc_was = gc.isenabled()
+        gc.disable()
+        try:
+            for i in range(n):
+                while True:
+                    jid = "job_%012x" % rng.getrandbits(48)
+                    if jid not in by_id:
+                        break
+                status = STATUS_PATTERN[(i + seed) % npat]
+                if i % 7 == 3:
+                    mode, usec = 1, (i * 123457) % 1000000
+                elif i % 11 == 5:
+                    mode, usec = 2, 0
+                else:
+                    mode, usec = 0, 0
+                e = Entry(jid, status,
+                          dump(make_job(rng, i, jid, status, t, mode, usec)),
+                          key=i)
+                entries.append(e)
+                views[status].append(e)
+                by_id[jid] = e
+                t -= rng.randint(1, maxstep)
+        finally:
+            if gc_was:
+                gc.enable()
+        self.views = {s: v for s, v in views.items() if v}
 
     def fresh_time(self):
         """A creation time newer than every generated one (now if later)."""
         self.top_time = max(int(time.time()), self.top_time + 1)
         return self.top_time
+
+    def note_created(self, obj):
+        """Remember an explicitly given created_at (for /_sim/mutate)."""
+        if isinstance(obj, dict):
+            t = parse_time(obj.get("created_at"))
+            if t is not None and t >= self.seen_time:
+                self.seen_time = math.floor(t)
 
     def add_hostile(self):
         rng = random.Random("hostile")
@@ -285,58 +346,134 @@ class State:
         # The last one built is the newest: it goes first.
         front.reverse()
         for e in front:
-            if e.id is not None:
-                self.by_id[e.id] = e
-        self.entries[:0] = front
+            e.hostile = True
+        self.add_front(front)
         self.top_time = base
-        self._views = None
 
-    # ----- views ----------------------------------------------------------
+    # ----- the list and its views -----------------------------------------
     def view(self, status):
         """Listed entries with that status (None: all), newest first.
         Caller holds the lock; the result must not be kept past it."""
         if status is None:
             return self.entries
-        if self._views is None:
-            views = {}
-            for e in self.entries:
-                if e.status is not None:
-                    views.setdefault(e.status, []).append(e)
-            self._views = views
-        return self._views.get(status, ())
+        return self.views.get(status, ())
+
+    def ordered(self, status):
+        """The view in the current API order (an iterable). Lock held."""
+        v = self.view(status)
+        return reversed(v) if self.order == "oldest" else v
+
+    @staticmethod
+    def _find(lst, e):
+        """Index of e in a key-sorted list (e must be in it)."""
+        i = bisect.bisect_left(lst, e.key, key=KEY)
+        if i < len(lst) and lst[i] is e:
+            return i
+        raise RuntimeError("entry missing from its list")  # a bug
+
+    def _unview(self, e):
+        lst = self.views.get(e.status)
+        del lst[self._find(lst, e)]
+        if not lst:
+            del self.views[e.status]
 
     def add_front(self, entries):
-        """Insert entries (given newest first) at the front. Lock held."""
-        listed = []
+        """Insert entries (given newest first) at the front. Lock held.
+        An entry replaces the stored job with its id; within the batch the
+        newest copy of an id wins."""
+        seen = set()
+        batch = []
         for e in entries:
             if e.id is not None:
-                old = self.by_id.get(e.id)
-                if old is not None:
-                    self.remove(old)
+                if e.id in seen:
+                    continue
+                seen.add(e.id)
+            batch.append(e)
+        old = [self.by_id[e.id] for e in batch
+               if e.id is not None and e.id in self.by_id]
+        self.remove_many(old)
+        listed = []
+        for e in reversed(batch):          # oldest first: keys go down
+            if e.id is not None:
                 self.by_id[e.id] = e
             if e.listed:
+                e.key = self.front_key
+                self.front_key -= 1
                 listed.append(e)
+        listed.reverse()
         self.entries[:0] = listed
-        self._views = None
+        groups = {}
+        for e in listed:
+            if e.status is not None:
+                groups.setdefault(e.status, []).append(e)
+        for status, g in groups.items():
+            self.views.setdefault(status, [])[:0] = g
+
+    def many(self, n):
+        """Whether changing n entries one by one (a bisection and a memmove
+        of the list each) would cost more than one pass over the list."""
+        return n > 64 and n * 2000 > len(self.entries)
 
     def remove(self, e):
-        if e.id is not None and self.by_id.get(e.id) is e:
-            del self.by_id[e.id]
-        if e.listed:
-            try:
-                self.entries.remove(e)
-            except ValueError:
-                pass
-        self._views = None
+        self.remove_many([e])
+
+    def remove_many(self, entries):
+        """Remove these stored entries (by_id, the list, the views)."""
+        for e in entries:
+            if e.id is not None and self.by_id.get(e.id) is e:
+                del self.by_id[e.id]
+        listed = [e for e in entries if e.listed and e.key is not None]
+        if not self.many(len(listed)):
+            for e in listed:
+                del self.entries[self._find(self.entries, e)]
+                if e.status is not None:
+                    self._unview(e)
+                e.key = None
+            return
+        gone = set(map(id, listed))        # many: one pass over each list
+        self.entries[:] = [e for e in self.entries if id(e) not in gone]
+        for status in {e.status for e in listed if e.status is not None}:
+            lst = [e for e in self.views[status] if id(e) not in gone]
+            if lst:
+                self.views[status] = lst
+            else:
+                del self.views[status]
+        for e in listed:
+            e.key = None
+
+    def rebuild_views(self):
+        """The per-status views from the list, in one pass. Lock held."""
+        views = {}
+        for e in self.entries:
+            if e.status is not None:
+                views.setdefault(e.status, []).append(e)
+        self.views = views
+
+    def set_status(self, e, status):
+        """Re-file a listed entry under a new status; it keeps its place."""
+        if e.status == status:
+            return
+        if e.listed and e.key is not None:
+            if e.status is not None:
+                self._unview(e)
+            if status is not None:
+                bisect.insort(self.views.setdefault(status, []), e, key=KEY)
+        e.status = status
 
     def list_page(self, status, limit, offset):
         """Build one list page (bytes). Lock held."""
         v = self.view(status)
-        page = v[offset:offset + limit]
+        n = len(v)
+        if self.order == "oldest":
+            hi = n - offset
+            page = v[max(hi - limit, 0):hi] if hi > 0 else []
+            page.reverse()
+        else:
+            page = v[offset:offset + limit]
         return b"".join((
             b'{"jobs": [', b", ".join([e.text for e in page]),
             b'], "total": %d, "limit": %d, "offset": %d}'
-            % (len(v), limit, offset)))
+            % (n, limit, offset)))
 
     def page_answered(self):
         """Count an answered list page; apply drift when due. Lock held."""
@@ -352,8 +489,7 @@ class State:
         self.drift = None
         status = d.get("status")
         if d["delete"] > 0:
-            for e in list(self.view(status)[:d["delete"]]):
-                self.remove(e)
+            self.remove_many(list(self.view(status)[:d["delete"]]))
         new = []
         for _ in range(d["insert"]):
             new.append(self.new_normal(status or "completed"))
@@ -366,6 +502,107 @@ class State:
         job = self.make_job(self.gen_rng, 1000000 + self.extra_n, jid, status,
                             self.fresh_time(), 0, 0)
         return Entry(jid, status, dump(job))
+
+    # ----- random mutations (/_sim/mutate) --------------------------------
+    @staticmethod
+    def pick(rng, size, get, n, ok):
+        """Up to n distinct random elements get(i), i in range(size), that
+        satisfy ok, in the order drawn. Deterministic for the rng state."""
+        if n <= 0 or size <= 0:
+            return []
+        if n * 4 <= size:
+            # Few out of many: draw indices, skip repeats and misfits.
+            chosen, seen = [], set()
+            tries = 0
+            while len(chosen) < n and tries < 8 * n + 64:
+                tries += 1
+                i = rng.randrange(size)
+                if i in seen:
+                    continue
+                seen.add(i)
+                e = get(i)
+                if ok(e):
+                    chosen.append(e)
+            if len(chosen) == n:
+                return chosen
+        pool = [e for e in map(get, range(size)) if ok(e)]
+        return rng.sample(pool, min(n, len(pool)))
+
+    def mutate_time(self):
+        """A creation time (whole seconds) newer than every job's."""
+        self.top_time = max(self.top_time, self.seen_time) + 1
+        return self.top_time
+
+    def mutate(self, seed, create, advance, delete, statuses):
+        """POST /_sim/mutate. Lock held."""
+        rng = random.Random(seed)
+        created, advanced = [], []
+        new, made = [], set()
+        for _ in range(create):
+            while True:
+                jid = self.new_id(rng)
+                if jid not in made:
+                    break
+            made.add(jid)
+            status = rng.choice(statuses)
+            i = rng.randrange(1000000, 1000000000)
+            if i % 7 == 3:
+                mode, usec = 1, rng.randrange(1000000)
+            elif i % 11 == 5:
+                mode, usec = 2, 0
+            else:
+                mode, usec = 0, 0
+            job = self.make_job(rng, i, jid, status, self.mutate_time(),
+                                mode, usec)
+            new.append(Entry(jid, status, dump(job)))
+            created.append(jid)
+        new.reverse()                      # the last one made is the newest
+        self.add_front(new)
+
+        pend = self.views.get("pending", [])
+        proc = self.views.get("processing", [])
+        np_ = len(pend)
+
+        def get_unfinished(i):
+            return pend[i] if i < np_ else proc[i - np_]
+
+        def can_advance(e):
+            return e.id is not None and not e.raw and not e.hostile
+
+        chosen = self.pick(rng, np_ + len(proc), get_unfinished, advance,
+                           can_advance)
+        many = self.many(len(chosen))      # then re-file them in one pass
+        for e in chosen:
+            job = json.loads(e.text)
+            frm = e.status
+            if frm == "pending":
+                to = "processing"
+                job["status"] = to
+            else:
+                to = rng.choice(TERMINAL)
+                job["status"] = to
+                t = parse_time(job.get("created_at"))
+                t = T0 if t is None else math.floor(t)
+                job["completed_at"] = fmt_time(t + rng.randint(5, 604))
+                job["extracted_data"] = (self.make_items(rng)
+                                         if to == "completed" else None)
+                job["error_message"] = (rng.choice(ERRORS)
+                                        if to == "failed" else None)
+            e.text = dump(job)
+            if many:
+                e.status = to
+            else:
+                self.set_status(e, to)
+            advanced.append([e.id, frm, to])
+        if many:
+            self.rebuild_views()
+
+        ents = self.entries
+        doomed = self.pick(rng, len(ents), ents.__getitem__, delete,
+                           lambda e: e.id is not None)
+        self.remove_many(doomed)
+        return {"created": created, "advanced": advanced,
+                "deleted": [e.id for e in doomed]}
 
     # ----- faults ---------------------------------------------------------
     def pick_fault(self, kind, status_param):
@@ -652,6 +889,8 @@ class Handler(BaseHTTPRequestHandler):
                 (b"POST", b"fault"): self.c_fault,
                 (b"POST", b"clear"): self.c_clear,
                 (b"POST", b"drift"): self.c_drift,
+                (b"POST", b"order"): self.c_order,
+                (b"POST", b"mutate"): self.c_mutate,
             }.get((method.encode(), route))
             if handler is None:
                 raise BadRequest(404, "Not Found")
@@ -672,7 +911,8 @@ class Handler(BaseHTTPRequestHandler):
                    "faults_injected": st.faults_injected,
                    "faults_active": len(st.faults),
                    "latency_ms": st.latency_ms,
-                   "drift_pending": st.drift is not None}
+                   "drift_pending": st.drift is not None,
+                   "order": st.order}
         self.send_json(200, out)
 
     def c_reset(self, data):
@@ -686,8 +926,8 @@ class Handler(BaseHTTPRequestHandler):
         q = dict(parse_qsl(query.decode("utf-8", "surrogateescape"),
                            keep_blank_values=True))
         with st.lock:
-            v = st.view(q.get("status"))
-            body = b"[" + b", ".join([e.text for e in v]) + b"]"
+            body = (b"[" + b", ".join([e.text for e in
+                                       st.ordered(q.get("status"))]) + b"]")
         self.send(200, body)
 
     def c_jobs_post(self, data):
@@ -712,6 +952,7 @@ class Handler(BaseHTTPRequestHandler):
                     d["created_at"] = fmt_time(st.fresh_time())
                 for k in KEYS:
                     d.setdefault(k, None)
+                st.note_created(d)
                 new.append(entry_from_obj(ordered_job(d)))
             new.reverse()
             ids = [e.id for e in new]
@@ -761,10 +1002,10 @@ class Handler(BaseHTTPRequestHandler):
                     if new_id is not None:
                         st.by_id[new_id] = e
                 e.id = new_id
-                e.status = st_val if isinstance(st_val, str) else None
+                st.set_status(e, st_val if isinstance(st_val, str) else None)
                 e.text = text
                 e.raw = False
-                st._views = None
+                st.note_created(obj)
             self.send(200, text)
         else:
             raise BadRequest(405, "Method Not Allowed")
@@ -791,6 +1032,7 @@ class Handler(BaseHTTPRequestHandler):
                   raw.encode("utf-8", "surrogatepass"),
                   listed=bool(data.get("list_raw", True)), raw=True)
         with st.lock:
+            st.note_created(parsed)
             st.add_front([e])
         self.send_json(200, {"added": e.id})
 
@@ -863,6 +1105,42 @@ class Handler(BaseHTTPRequestHandler):
                 st.apply_drift()
         self.send_json(200, {"ok": True})
 
+    def c_order(self, data):
+        st = self.server.state
+        order = data.get("order") if isinstance(data, dict) else None
+        if order not in ORDERS:
+            raise BadRequest(422, 'body must be {"order": "newest"} or '
+                             '{"order": "oldest"}')
+        with st.lock:
+            st.order = order
+        self.send_json(200, {"order": order})
+
+    def c_mutate(self, data):
+        st = self.server.state
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise BadRequest(422, "body must be an object")
+        seed = data.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, (int, str)):
+            raise BadRequest(422, "seed must be an integer or a string")
+        counts = []
+        for k in ("create", "advance", "delete"):
+            v = data.get(k, 0)
+            if isinstance(v, bool) or not isinstance(v, int) \
+                    or not 0 <= v <= MUTATE_MAX:
+                raise BadRequest(422, "%s must be an integer in 0..%d"
+                                 % (k, MUTATE_MAX))
+            counts.append(v)
+        statuses = data.get("create_statuses", list(STATUSES))
+        if (not isinstance(statuses, list) or not statuses
+                or not all(s in STATUSES for s in statuses)):
+            raise BadRequest(422, "create_statuses must be a non-empty "
+                             "array of " + ", ".join(STATUSES))
+        with st.lock:
+            out = st.mutate(seed, counts[0], counts[1], counts[2], statuses)
+        self.send_json(200, out)
+
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -889,6 +1167,7 @@ def main(argv=None):
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--hostile", action="store_true")
     ap.add_argument("--item-count", type=int, default=3)
+    ap.add_argument("--order", choices=ORDERS, default="newest")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
 
@@ -902,6 +1181,9 @@ def main(argv=None):
 
     t0 = time.monotonic()
     state = State(args)
+    # Everything generated lives until exit and holds no cycles: take it
+    # out of the cyclic collector's sight for good.
+    gc.freeze()
     if args.verbose:
         print("generated %d jobs in %.2fs" % (len(state.entries),
                                               time.monotonic() - t0),

@@ -504,3 +504,356 @@ def test_deterministic_and_sigterm(tmp_path):
                            "cancelled"}
     assert all(len(j["extracted_data"]) == 1 for j in jobs
                if j["status"] == "completed")
+
+
+# ------------------------------------------------- helpers for new sims ---
+
+STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+JOB_KEYS = ["job_id", "status", "url", "extracted_data", "error_message",
+            "metadata", "created_at", "completed_at"]
+
+
+@pytest.fixture
+def own_sim(tmp_path):
+    """Start private simulators (stopped at the end of the test)."""
+    procs = []
+
+    def start(*extra):
+        d = tmp_path / ("sim%d" % len(procs))
+        d.mkdir()
+        proc, port = start_sim(d, *extra)
+        procs.append(proc)
+        return Sim(port)
+
+    yield start
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(5) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def ids_of(jobs):
+    return [j.get("job_id") if isinstance(j, dict) else j for j in jobs]
+
+
+def page_all(sim, query="", limit=7):
+    """Every element of a list, paged through; and the total."""
+    got, off = [], 0
+    while True:
+        p = sim.page("%slimit=%d&offset=%d" % (query, limit, off))
+        got.extend(p["jobs"])
+        off += limit
+        if off >= p["total"]:
+            assert len(got) == p["total"]
+            return got, p["total"]
+
+
+def ts(s):
+    from datetime import datetime, timezone
+    d = datetime.fromisoformat(s)
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=timezone.utc)
+    return d.timestamp()
+
+
+def check_job(j, items=3):
+    """A normal job whose contents match its status."""
+    assert list(j) == JOB_KEYS
+    st = j["status"]
+    assert st in STATUSES
+    if st == "completed":
+        assert isinstance(j["extracted_data"], list)
+        assert len(j["extracted_data"]) == items
+        assert all(set(i) == {"title", "price", "sku", "tags", "in_stock",
+                              "note"} for i in j["extracted_data"])
+    else:
+        assert j["extracted_data"] is None
+    assert (j["completed_at"] is None) == (st in ("pending", "processing"))
+    assert (j["error_message"] is not None) == (st == "failed")
+    if j["completed_at"] is not None:
+        assert j["completed_at"].endswith("Z")
+        assert ts(j["completed_at"]) >= ts(j["created_at"])
+
+
+def ctl_error(sim, route, body):
+    code, _, data = sim.req("/_sim/" + route, method="POST", auth=False,
+                            body=body)
+    return code, json.loads(data)
+
+
+# ---------------------------------------------------------------- order ---
+
+def test_order_option_and_route(own_sim):
+    s = own_sim("--jobs", "40", "--seed", "7", "--hostile",
+                "--order", "oldest")
+    assert s.ctl("stats")["order"] == "oldest"
+    # two jobs with the same created_at: ties are reversed too
+    tie = "2026-11-28T13:00:00Z"
+    s.ctl("jobs", [{"job_id": "tie-1", "created_at": tie},
+                   {"job_id": "tie-2", "created_at": tie}])
+    oldest = s.ctl("jobs")
+    got, total = page_all(s)
+    assert ids_of(got) == ids_of(oldest)
+    normal = [j for j in oldest if isinstance(j, dict)
+              and re.fullmatch(r"job_[0-9a-f]{12}", j.get("job_id", ""))]
+    assert got[0] == normal[0]                    # offset 0: the oldest job
+    assert ts(normal[0]["created_at"]) == min(ts(j["created_at"])
+                                              for j in normal)
+    assert ids_of(got[-2:]) == ["tie-2", "tie-1"]
+    assert s.page("limit=3&offset=%d" % total)["jobs"] == []
+    p = s.page("limit=5&offset=%d" % (total - 2))
+    assert ids_of(p["jobs"]) == ["tie-2", "tie-1"] and p["total"] == total
+    by_status = {}
+    for st in STATUSES:
+        by_status[st] = s.ctl("jobs?status=" + st)
+        got, n = page_all(s, "status=%s&" % st, limit=3)
+        assert got == by_status[st] and n == len(got) > 0
+        assert all(j["status"] == st for j in got)
+
+    assert s.ctl("order", {"order": "newest"}) == {"order": "newest"}
+    assert s.ctl("stats")["order"] == "newest"
+    newest = s.ctl("jobs")
+    assert ids_of(newest) == ids_of(oldest)[::-1]
+    assert ids_of(newest[:2]) == ["tie-1", "tie-2"]
+    got, n = page_all(s, limit=9)
+    assert ids_of(got) == ids_of(newest) and n == total
+    for st in STATUSES:
+        nv = s.ctl("jobs?status=" + st)
+        assert nv == by_status[st][::-1]
+        got, n = page_all(s, "status=%s&" % st, limit=4)
+        assert got == nv and n == len(by_status[st])
+
+    assert s.ctl("order", {"order": "oldest"}) == {"order": "oldest"}
+    assert ids_of(s.page("limit=2")["jobs"]) == ids_of(oldest[:2])
+    for body in ({"order": "random"}, {"order": "Oldest"}, {},
+                 {"order": None}, ["oldest"], "oldest"):
+        code, data = ctl_error(s, "order", body)
+        assert code == 422 and "detail" in data, body
+    assert s.ctl("stats")["order"] == "oldest"
+
+
+def test_order_default_and_bad_option(own_sim, tmp_path):
+    s = own_sim("--jobs", "5")
+    assert s.ctl("stats")["order"] == "newest"
+    r = subprocess.run(["/usr/bin/python3", SIM, "--order", "sideways",
+                        "--port-file", str(tmp_path / "nope")],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 2 and b"--order" in r.stderr
+    assert not (tmp_path / "nope").exists()
+
+
+def test_order_drift(own_sim):
+    s = own_sim("--jobs", "30", "--order", "oldest")
+    first = s.page("limit=5")
+    total = first["total"]
+    s.ctl("drift", {"after_pages": 1, "insert": 3})
+    assert s.page("limit=5") == first             # this page triggers it
+    p = s.page("limit=5")
+    assert p["jobs"] == first["jobs"] and p["total"] == total + 3
+    tail = s.page("limit=10&offset=%d" % total)["jobs"]
+    assert len(tail) == 3                          # the new ones, at the end
+    assert tail[0]["created_at"] < tail[1]["created_at"] \
+        < tail[2]["created_at"]
+    everything = s.ctl("jobs")
+    assert everything[-3:] == tail
+    assert max(ts(j["created_at"]) for j in everything[:-3]) \
+        < ts(tail[0]["created_at"])
+    s.ctl("order", {"order": "newest"})
+    assert s.page("limit=3")["jobs"] == tail[::-1]
+    s.ctl("order", {"order": "oldest"})
+    # deletions take the newest: the end of the oldest-first list
+    s.ctl("drift", {"after_pages": 0, "delete": 2})
+    assert s.ctl("jobs") == everything[:-2]
+    for j in tail[1:]:
+        assert s.api("/" + j["job_id"])[0] == 404
+
+
+# --------------------------------------------------------------- mutate ---
+
+def test_mutate(own_sim):
+    args = ("--jobs", "200", "--seed", "4", "--hostile")
+    a, b, c = own_sim(*args), own_sim(*args), own_sim(*args)
+    before = a.ctl("jobs")
+    body = {"seed": 11, "create": 6, "advance": 8, "delete": 5}
+    ra = a.ctl("mutate", body)
+    assert ra == b.ctl("mutate", body)              # deterministic
+    assert a.req("/_sim/jobs")[2] == b.req("/_sim/jobs")[2]
+    after = a.ctl("jobs")
+    assert set(ra) == {"created", "advanced", "deleted"}
+    created, advanced, deleted = ra["created"], ra["advanced"], ra["deleted"]
+    assert len(created) == 6 and len(advanced) == 8 and len(deleted) == 5
+    before_ids = ids_of(before)
+    assert not set(created) & set(before_ids)
+    assert a.page("limit=1")["total"] == len(before) + 6 - 5
+
+    # Creations come first: the same seed with only "create" makes the
+    # same jobs, as they were before being advanced or deleted.
+    rc = c.ctl("mutate", {"seed": 11, "create": 6})
+    assert rc == {"created": created, "advanced": [], "deleted": []}
+    mid = c.ctl("jobs")
+    assert mid[6:] == before
+    assert ids_of(mid[:6]) == created[::-1]        # the last made is first
+    stamps = [ts(j["created_at"]) for j in mid[:6]]
+    others = [ts(j["created_at"]) for j in before
+              if isinstance(j, dict) and "created_at" in j
+              and j["created_at"] != "not a date"]
+    assert stamps == sorted(stamps, reverse=True)
+    assert len(set(stamps)) == 6 and min(stamps) > max(others)
+    for j in mid[:6]:
+        assert re.fullmatch(r"job_[0-9a-f]{12}", j["job_id"])
+        check_job(j)
+
+    # deleted: gone; everything else keeps its place
+    for jid in deleted:
+        assert jid in ids_of(mid) and jid not in ids_of(after)
+        assert a.api("/" + q(jid))[0] == 404
+    assert ids_of(after) == [x for x in ids_of(mid) if x not in deleted]
+
+    # advanced: one step, same created_at, consistent contents
+    assert len({jid for jid, _, _ in advanced}) == 8
+    old = {j["job_id"]: j for j in mid if isinstance(j, dict)
+           and isinstance(j.get("job_id"), str)}
+    new = {j["job_id"]: j for j in after if isinstance(j, dict)
+           and isinstance(j.get("job_id"), str)}
+    for jid, frm, to in advanced:
+        assert old[jid]["status"] == frm
+        assert (frm, to) in (("pending", "processing"),
+                             ("processing", "completed"),
+                             ("processing", "failed"),
+                             ("processing", "cancelled"))
+        if jid in new:
+            j = new[jid]
+            assert j["status"] == to
+            for k in ("created_at", "url", "metadata"):
+                assert j[k] == old[jid][k]
+            check_job(j)
+            assert json.loads(a.api("/" + jid)[2]) == j
+    advanced_ids = {jid for jid, _, _ in advanced}
+    for jid, j in new.items():
+        if jid not in advanced_ids:
+            assert j == old[jid]
+
+    # every filtered list, in both orders, is the filtered full list
+    for order in ("oldest", "newest"):
+        a.ctl("order", {"order": order})
+        full = a.ctl("jobs")
+        assert ids_of(full) == (ids_of(after) if order == "newest"
+                                else ids_of(after)[::-1])
+        for st in STATUSES:
+            want = [j for j in full if isinstance(j, dict)
+                    and j.get("status") == st]
+            got, n = page_all(a, "status=%s&" % st, limit=100)
+            assert got == want == a.ctl("jobs?status=" + st)
+
+    # another seed, another outcome; the same seed on another state too
+    r2 = a.ctl("mutate", {"seed": 12, "create": 6})
+    assert r2["created"] != created and r2["advanced"] == r2["deleted"] == []
+    assert a.ctl("mutate", {}) == {"created": [], "advanced": [],
+                                   "deleted": []}
+
+
+def test_mutate_unfinished_raw_hostile(own_sim):
+    s = own_sim("--jobs", "0", "--hostile")
+    raw = '{"job_id": "raw-p", "status": "pending",  "n": 29.99}'
+    s.ctl("raw", {"raw": raw})
+    code, _, _ = s.req("/_sim/jobs/" + q("a/b"), method="PATCH", auth=False,
+                       body={"status": "processing"})
+    assert code == 200
+    # the only unfinished jobs are raw or hostile: nothing to advance
+    r = s.ctl("mutate", {"seed": 1, "advance": 5})
+    assert r == {"created": [], "advanced": [], "deleted": []}
+    r = s.ctl("mutate", {"seed": 2, "create": 3,
+                         "create_statuses": ["pending"]})
+    made = r["created"]
+    assert len(made) == 3
+    for jid in made:
+        j = json.loads(s.api("/" + jid)[2])
+        assert j["status"] == "pending"
+        check_job(j)
+    r = s.ctl("mutate", {"seed": 3, "advance": 10})
+    assert sorted(r["advanced"]) == sorted([[jid, "pending", "processing"]
+                                            for jid in made])
+    assert s.page("status=pending")["total"] == 1          # raw-p
+    assert s.page("status=processing")["total"] == 4       # and a/b
+    r = s.ctl("mutate", {"seed": 4, "advance": 10})
+    assert sorted(x[0] for x in r["advanced"]) == sorted(made)
+    for jid, frm, to in r["advanced"]:
+        assert frm == "processing" and to in ("completed", "failed",
+                                               "cancelled")
+        j = json.loads(s.api("/" + jid)[2])
+        assert j["status"] == to
+        check_job(j)
+    assert s.ctl("mutate", {"seed": 5, "advance": 10})["advanced"] == []
+    assert s.api("/raw-p")[2] == raw.encode()
+    assert json.loads(s.api("/" + q("a/b"))[2])["status"] == "processing"
+
+    # created jobs are newer than every job, explicit created_at included
+    s.ctl("jobs", {"job_id": "future", "created_at": "2031-01-01T00:00:00Z"})
+    r = s.ctl("mutate", {"seed": 6, "create": 30,
+                         "create_statuses": ["completed", "failed",
+                                             "cancelled"]})
+    seen = set()
+    for jid in r["created"]:
+        j = json.loads(s.api("/" + jid)[2])
+        check_job(j)
+        seen.add(j["status"])
+        assert ts(j["created_at"]) > ts("2031-01-01T00:00:00Z")
+    assert seen == {"completed", "failed", "cancelled"}
+    assert ids_of(s.page("limit=30")["jobs"]) == r["created"][::-1]
+
+    # deleting more than there is: every job with an id goes
+    n_ids = len([j for j in s.ctl("jobs") if isinstance(j, dict)
+                 and isinstance(j.get("job_id"), str)])
+    r = s.ctl("mutate", {"seed": 7, "delete": 100000})
+    assert len(r["deleted"]) == len(set(r["deleted"])) == n_ids
+    assert "a/b" in r["deleted"] and "raw-p" in r["deleted"]
+    rest = s.ctl("jobs")
+    assert len(rest) == 2 and 42 in rest                   # no ids left
+    assert s.page("limit=10")["total"] == 2
+    assert s.page("status=completed")["total"] == 1
+    assert s.api("/raw-p")[0] == 404
+
+
+@pytest.mark.parametrize("body", [
+    {"create": -1}, {"create": "3"}, {"advance": 1.5}, {"delete": True},
+    {"create": 10000001},
+    {"seed": [1]}, {"seed": None}, {"create_statuses": []},
+    {"create_statuses": ["done"]}, {"create_statuses": "pending"}, [1]])
+def test_mutate_422(sim, body):
+    before = sim.ctl("stats")["jobs"]
+    code, data = ctl_error(sim, "mutate", body)
+    assert code == 422 and "detail" in data
+    assert sim.ctl("stats")["jobs"] == before
+
+
+# ---------------------------------------------------------------- scale ---
+
+def test_scale_pages_and_mutations(own_sim):
+    n = 50000
+    s = own_sim("--jobs", str(n), "--item-count", "1")
+    everything = s.ctl("jobs")
+    assert len(everything) == n
+    failed = [j for j in everything if j["status"] == "failed"]
+    for order, full, ff in (("newest", everything, failed),
+                            ("oldest", everything[::-1], failed[::-1])):
+        s.ctl("order", {"order": order})
+        for off in (0, 1, n // 2, n - 100, n - 37, n):
+            p = s.page("limit=100&offset=%d" % off)
+            assert p["jobs"] == full[off:off + 100] and p["total"] == n
+        for off in (0, len(ff) // 3, len(ff) - 5):
+            p = s.page("status=failed&limit=100&offset=%d" % off)
+            assert p["jobs"] == ff[off:off + 100]
+            assert p["total"] == len(ff)
+    s.ctl("order", {"order": "newest"})
+    t = time.monotonic()
+    r = s.ctl("mutate", {"seed": 1, "create": 10, "advance": 10,
+                         "delete": 10})
+    assert time.monotonic() - t < 1.0
+    t = time.monotonic()
+    p = s.page("status=completed&limit=100&offset=20000")
+    assert time.monotonic() - t < 0.5 and len(p["jobs"]) == 100
+    assert s.page("limit=1")["total"] == n
+    assert ids_of(s.page("limit=10")["jobs"]) == r["created"][::-1]
