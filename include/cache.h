@@ -1,12 +1,17 @@
-/* The cache: view listings with their fetch time, job renders by id, the
- * freshness rules, LRU eviction by bytes, and single-flight fetching.
+/* The cache: view listings with their fetch time, jobs by id, the freshness
+ * rules, and LRU eviction of job texts by bytes.
  *
- * Every job id ever seen gets one small entry that lives as long as the
- * mount: it gives the job its stable inode number (entry->seq) and keeps the
- * sizes and times that `ls -l` needs even when the rendered files were
- * evicted to stay under cache_size. Renders are shared by every view the job
- * appears in. One mutex guards it all and is never held across the network;
- * a fetch in progress is marked, and others wanting the same data wait for it.
+ * Every job ever seen gets one small entry that lives as long as the mount:
+ * its sequence number is the job's stable inode number, and it keeps what
+ * `ls -l` needs (sizes, times, status) when the job's text was evicted to
+ * stay under cache_size. A job's text is shared by every view it is in.
+ *
+ * The fs side talks to the cache in whole records (struct cache_rec): a
+ * window of a listing comes back as records, names and attributes for
+ * every entry, in one pass under the lock. One mutex guards the cache; it is
+ * never held across the network (a fetch runs as a flight, flight.h), and
+ * nothing CPU-heavy runs under it: jobs arrive parsed, with their digests and
+ * group names computed (job.h).
  */
 #ifndef SCRAPEFS_CACHE_H
 #define SCRAPEFS_CACHE_H
@@ -21,20 +26,35 @@
 
 /* Views fetched from the API: all jobs, then one per status in job_status
  * order. Views numbered from VIEW_COUNT on are groups derived from the
- * all-jobs listing (SPEC §9): one per host of by-domain/ and per day of
- * by-date/; they are as fresh as that listing and cost no request. */
+ * all-jobs listing: one per host of by-domain/ and per day of by-date/;
+ * they are as fresh as that listing and cost no request. */
 enum { VIEW_ALL = 0, VIEW_STATUS0 = 1, VIEW_COUNT = 1 + JOB_NSTATUS };
 enum { GROUP_DOMAIN = 0, GROUP_DATE = 1, GROUP_NKINDS = 2 };
 
+/* What is known of a job without its text. */
 struct job_meta {
-    size_t size[JOB_NFILES];
+    uint32_t size[JOB_NFILES];
     time_t mtime;
+    uint16_t version; /* bumped whenever the job's content changes */
+    uint8_t status;   /* enum job_status */
     bool final;
-    uint16_t version;  /* bumped whenever the rendered content changes */
-    uint64_t digest;   /* of job.json, to notice a change */
 };
 
-struct entry; /* opaque outside cache.c */
+/* One job, as the fs side sees it. id points into the entry, which lives as
+ * long as the cache: it may be read after the call, without the lock. */
+struct cache_rec {
+    uint32_t seq;
+    const char *id;
+    size_t id_len;
+    struct job_meta meta;
+    uint32_t group[GROUP_NKINDS]; /* its by-domain and by-date views (0: none) */
+};
+
+/* A view as a directory. */
+struct view_info {
+    struct timespec mtime; /* moves (to the ns) whenever the members change */
+    double fresh_s;        /* how long its names may be cached */
+};
 
 struct cache_config {
     int ttl_s;
@@ -44,7 +64,7 @@ struct cache_config {
 
 struct cache_stats {
     uint64_t hits, misses, evictions;
-    size_t bytes, cap_bytes, entries, renders;
+    size_t bytes, cap_bytes, entries, renders, flights;
     struct {
         bool fetched;
         double age_s;
@@ -60,49 +80,40 @@ struct cache_stats {
 
 struct cache;
 
-/* The cache borrows the lister (and through it the HTTP client). */
-int cache_new(const struct cache_config *cfg, const struct lister *l, struct cache **out);
+/* The cache reads from src (copied; its context must outlive the cache). */
+int cache_new(const struct cache_config *cfg, const struct source *src, struct cache **out);
 void cache_free(struct cache *c);
 
-/* Directory attributes of a view: when its members last changed, and the
- * seconds its listing stays fresh (0 when stale). With refresh, a listing
- * fetched before and stale now is fetched again first. */
-int cache_view_info(struct cache *c, int v, bool refresh, struct timespec *mtime, double *fresh_s);
+/* A view's directory attributes. With refresh, a listing fetched before and
+ * stale now is fetched again first (how `ls` after ttl learns that the
+ * kernel's cached listing is out of date). -ENOENT for no such view. */
+int cache_view_info(struct cache *c, int v, bool refresh, struct view_info *out);
 
-/* Copies up to max entries of view v from position start (refresh: make
- * the view fresh first, as at the start of a readdir). */
-int cache_view_window(struct cache *c, int v, bool refresh, size_t start, struct entry **items,
-                      size_t max, size_t *n);
+/* Up to max records of view v from position start (refresh: make the view
+ * fresh first, as at the start of a readdir), and the view's info. */
+int cache_view_window(struct cache *c, int v, bool refresh, size_t start, struct cache_rec *out,
+                      size_t max, size_t *n, struct view_info *info);
 
-/* Resolves a file name in a view. In VIEW_ALL an id that is not listed costs
- * one detail request (a 404 is remembered for ttl); in a status view only
- * the listing counts. Returns 0 with the entry and its metadata, or -ENOENT,
- * -EACCES, -EIO. *fresh_s gets how long the answer may be cached. */
-int cache_lookup(struct cache *c, int v, const char *name, struct entry **out,
-                 struct job_meta *meta, double *fresh_s);
+/* Resolves a job id in a view. In VIEW_ALL an id that is not listed costs
+ * one detail request (a 404 is remembered for ttl); in any other view only
+ * the listing counts. Returns 0 with the record, or -ENOENT, -EACCES, -EIO;
+ * *fresh_s gets how long the answer (also a negative one) may be cached. */
+int cache_lookup(struct cache *c, int v, const char *id, size_t len, struct cache_rec *out,
+                 double *fresh_s);
 
-/* The entry with this sequence number, or NULL. */
-struct entry *cache_entry_by_seq(struct cache *c, uint64_t seq);
-uint64_t cache_entry_seq(const struct entry *e);
-/* Writes the entry's file name (NAME_MAX_BYTES + 1 bytes); returns its
- * length or a negative errno. */
-int cache_entry_name(const struct entry *e, char *out);
-/* A reference to the job's current render (fetched when evicted or stale). */
-int cache_job_get(struct cache *c, struct entry *e, struct job **out);
+/* The job with this sequence number: its record and, when job is not
+ * NULL and the job is unfinished, a reference to the text the record
+ * describes (NULL for a final job, whose content cannot change). refresh:
+ * an unfinished job older than ttl is fetched again first. -ENOENT for no
+ * such job. */
+int cache_job(struct cache *c, uint32_t seq, bool refresh, struct cache_rec *out,
+              double *fresh_s, struct job **job);
 
-/* Metadata and, for an unfinished job, a reference to the render it
- * describes (NULL for a final one), read together so they agree. refresh:
- * an unfinished job older than ttl is fetched again first. */
-int cache_entry_snapshot(struct cache *c, struct entry *e, bool refresh, struct job_meta *meta,
-                         double *fresh_s, struct job **job);
-
-/* The render of exactly version ver: the current one when it still is
+/* The text of exactly version ver of a job: the current one while it is
  * (fetched again if it was evicted and the job is final, as a final job's
  * content cannot differ), else -ESTALE. */
-int cache_job_version(struct cache *c, struct entry *e, uint16_t ver, struct job **out);
+int cache_job_version(struct cache *c, uint32_t seq, uint16_t ver, struct job **out);
 
-/* The group view (by-domain or by-date) entry e belongs to; 0 when none. */
-int cache_entry_group(struct cache *c, const struct entry *e, int kind);
 /* GROUP_* for a group view, -1 for a fetched view, -2 for no view. */
 int cache_view_kind(struct cache *c, int v);
 /* Finds the non-empty group `name` of a kind (refreshing the all-jobs
@@ -122,12 +133,10 @@ struct group_list {
 int cache_groups_list(struct cache *c, int kind, struct group_list *out);
 void group_list_free(struct group_list *l);
 
-/* Marks every listing and unfinished job stale and forgets every "no such
- * job". *unfinished gets a new array (the caller frees it) of the unfinished
- * jobs' sequence numbers, whose files' names the kernel must forget, and
- * *absent the names in jobs/ that were absent (each and the array the
- * caller's). Returns the length of *unfinished. */
-size_t cache_expire_all(struct cache *c, uint64_t **unfinished, char ***absent, size_t *nabsent);
+/* Marks every listing and unfinished job stale, forgets every remembered
+ * failure and "no such job": the next use of each fetches again, and no
+ * fetch that started before now counts as fresh. */
+void cache_expire_all(struct cache *c);
 
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 

@@ -12,28 +12,24 @@
 #define SCRAPEFS_FS_H
 
 #include <fuse_lowlevel.h>
-#include <stdatomic.h>
 
 #include "cache.h"
 #include "http.h"
+#include "notify.h"
 #include "pins.h"
 
+/* Set up by main before the session loop runs; read-only afterwards. */
 struct fs_ctx {
     struct cache *cache;       /* borrowed */
     struct http_client *http;  /* borrowed, for stats */
     struct pins *pins;         /* borrowed */
+    struct notify *notify;     /* borrowed */
     const char *api_url;       /* borrowed */
-    struct fuse_session *se;   /* set after fuse_session_new */
     uid_t uid;
     gid_t gid;
     time_t started;
     int ttl;
-    _Atomic int notifiers;     /* refresh threads still telling the kernel */
 };
-
-/* Waits (up to 5 s) for the refresh threads that still use the session: call
- * after fuse_session_unmount(), before fuse_session_destroy(). */
-void fs_wait_notifiers(struct fs_ctx *f);
 
 extern const struct fuse_lowlevel_ops fs_ops;
 

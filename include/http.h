@@ -46,7 +46,6 @@ struct http_req {
     /* in: set by the caller */
     const char *url;                            /* borrowed until http_run returns */
     enum http_kind kind;
-    bool (*valid)(const char *body, size_t len); /* optional: false = malformed, retry */
     /* out: filled by http_run */
     long status;    /* last HTTP status, 0 when none */
     char *body;     /* owned by the request: free with http_req_clear() */
@@ -61,16 +60,23 @@ struct http_client;
 /* Starts the network thread. curl_global_init() must have run before.
  * Returns 0 or a negative errno. */
 int http_client_new(const struct http_config *cfg, struct http_client **out);
-/* Stops the thread (failing what is in flight) and frees everything. */
+/* Fails everything in flight and every request made later, at once, and
+ * ends the network thread. Safe to call more than once. */
+void http_client_stop(struct http_client *c);
+/* Stops and frees everything. */
 void http_client_free(struct http_client *c);
 
 /* Runs n requests concurrently and returns when all are finished or the
  * deadline (CLOCK_MONOTONIC milliseconds, see http_now_ms) has passed. */
 void http_run(struct http_client *c, struct http_req *reqs, size_t n, int64_t deadline_ms);
 /* The same, calling each(request, arg) in the caller's thread as soon as a
- * request is finished, while the others are still in flight. */
+ * request is finished, while the others are still in flight. For a 2xx
+ * answer (r->err == 0) each judges the body: it returns 0 to take it, or
+ * -EBADMSG for a malformed body, which is then retried like a 5xx (each
+ * runs again with the next outcome; when no attempt is left it runs once
+ * more with r->err set). The body stays the request's (http_req_clear). */
 void http_run_each(struct http_client *c, struct http_req *reqs, size_t n, int64_t deadline_ms,
-                   void (*each)(struct http_req *r, void *arg), void *arg);
+                   int (*each)(struct http_req *r, void *arg), void *arg);
 /* Frees a request's body and resets its outputs. */
 void http_req_clear(struct http_req *r);
 

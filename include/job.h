@@ -1,9 +1,16 @@
-/* The Job model: one job's fields and its three rendered files.
+/* The Job model: one job as the API sent it, and its three files.
  *
- * A job is parsed once from the API's JSON text, its files are rendered, and
- * the text is dropped. The result is immutable and reference-counted: the
- * cache holds one reference, every open file handle holds one, so a reader
- * keeps a consistent snapshot while the cache moves on to a newer version.
+ * A job keeps one thing: its object's text with the whitespace between
+ * tokens removed (numbers, strings, escapes and key order byte for byte).
+ * Everything scrapefs needs to know about it (id, status, times, its
+ * by-domain and by-date directories, the exact size of each file, a digest)
+ * is computed once, when it is built from a parsed page, outside any lock.
+ * The files themselves are rendered from the text when they are read: the
+ * kernel keeps what it read, so a file is rendered about once.
+ *
+ * A job is immutable and reference-counted: the cache holds one reference,
+ * every pinned inode another, so a reader keeps a consistent snapshot while
+ * the cache moves on to a newer version.
  */
 #ifndef SCRAPEFS_JOB_H
 #define SCRAPEFS_JOB_H
@@ -14,7 +21,9 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "buf.h"
 #include "names.h"
+#include "page.h"
 
 enum job_file { JOB_JSON = 0, JOB_ERROR = 1, JOB_DATA = 2, JOB_NFILES = 3 };
 extern const char *const job_file_names[JOB_NFILES];
@@ -23,47 +32,62 @@ enum job_status { ST_PENDING, ST_PROCESSING, ST_COMPLETED, ST_FAILED, ST_CANCELL
 #define JOB_NSTATUS 5
 extern const char *const job_status_names[JOB_NSTATUS];
 
-struct job {
-    atomic_int refs;
-    char *id;               /* decoded bytes, NUL-terminated, may hold NULs */
-    size_t id_len;
-    enum job_status status;
-    bool final;             /* completed, failed or cancelled: never changes */
-    char *status_text;      /* as sent, or NULL */
-    char *url;              /* decoded, or NULL */
-    char *created_at;       /* as sent (decoded), or NULL */
-    char *completed_at;
-    time_t mtime;           /* completed_at, else created_at, else fetch time */
-    time_t created;         /* created_at, when created_ok */
-    bool created_ok;
-    char *file[JOB_NFILES]; /* rendered files, one allocation: file[0] owns it */
-    size_t size[JOB_NFILES];
-    size_t bytes;           /* memory held, for the cache's accounting */
-    uint16_t version;       /* set by the cache before the job is shared */
+/* Where a field's value sits in a job's text (len 0: absent). */
+struct job_ref {
+    uint32_t off, len;
 };
 
-/* Parses one job object from JSON text (which must be a valid JSON value, as
- * jt_skip_value checked) and renders its files. Returns 0 and a new job with
- * one reference, or -EINVAL with a reason in why (the job cannot be shown:
- * not an object, no usable job_id), or -ENOMEM. `now` is the fallback time. */
-int job_parse(const char *text, size_t len, time_t now, struct job **out, char *why, size_t whylen);
+struct job {
+    atomic_int refs;
+    uint16_t version;       /* set by the cache before the job is shared */
+    uint8_t status;         /* enum job_status */
+    bool final;             /* completed, failed or cancelled: never changes */
+    bool created_ok;        /* created_at parsed */
+    bool compact_whole;     /* job.json is written compact (hostile nesting) */
+    const char *id;         /* decoded bytes, NUL-terminated, may hold NULs */
+    size_t id_len;
+    const char *text;       /* the object, whitespace removed, bad UTF-8 mended */
+    size_t text_len;
+    struct job_ref field[PF_NFIELDS];
+    size_t size[JOB_NFILES]; /* exact sizes of the rendered files */
+    time_t mtime;           /* completed_at, else created_at, else fetch time */
+    int64_t created_us;     /* created_at in microseconds, when created_ok */
+    uint64_t digest;        /* of text: tells a changed job from the same one */
+    const char *domain;     /* its by-domain directory (a file name) */
+    char date[16];          /* its by-date directory: YYYY-MM-DD or _invalid */
+    size_t bytes;           /* memory held, for the cache's accounting */
+    char mem[];             /* text, id and domain */
+};
+
+/* Builds a job from one parsed element of a page (or a detail answer).
+ * Returns 0 and a new job with one reference, -EINVAL with a reason in why
+ * when it cannot be shown (not an object, no string job_id, an id that is
+ * no file name), or -ENOMEM. `now` is the fallback time. Logs bad UTF-8
+ * once per job. */
+int job_new(const struct page_job *pj, time_t now, struct job **out, char *why, size_t whylen);
+
+/* Parses one job object from JSON text and builds it (tests and tools). */
+int job_parse(const char *text, size_t len, time_t now, struct job **out, char *why,
+              size_t whylen);
 
 struct job *job_ref(struct job *j);
 /* Drops one reference; frees the job with the last. NULL is fine. */
 void job_unref(struct job *j);
 
+/* Appends file f of the job, exactly size[f] bytes. */
+void job_render(const struct job *j, enum job_file f, struct buf *out);
+
+/* Appends the decoded value of a string field; false when the field is
+ * absent, null or not a string. */
+bool job_string(const struct job *j, enum page_field f, struct buf *out);
+
 /* Parses an ISO 8601 / RFC 3339 timestamp ("2026-11-28T10:00:00Z", fractions,
  * "+02:00" offsets, a space instead of T; no zone means UTC). Returns 0 and
  * the UTC time, or -1. */
 int job_parse_time(const char *s, time_t *out);
+/* The same, in microseconds (fractions beyond them are cut). */
+int job_parse_time_us(const char *s, int64_t *out);
 
-/* The by-domain directory of a job: its url's host, lower-case, with
- * ":port" when the url names a port, encoded as a file name; "_invalid" when
- * the url is missing or does not parse. out holds NAME_MAX_BYTES + 1. */
-void job_domain(const struct job *j, char *out);
-/* The by-date directory of a job: the UTC day of created_at (YYYY-MM-DD),
- * or "_invalid". out holds at least 16 bytes. */
-void job_date(const struct job *j, char *out);
 #define JOB_GROUP_INVALID "_invalid"
 
 /* Maps a status string to the enum; ST_UNKNOWN for anything else. */

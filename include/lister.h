@@ -1,12 +1,14 @@
-/* Fetching views and jobs from the API.
+/* Where jobs come from: list pages and single jobs, fetched from the API.
  *
- * A view (all jobs, or one status) is every page of its list call: the first
- * page tells the total, the rest are fetched in parallel, and the pages are
- * merged by job_id. The API lists newest first, so a job created or removed
- * while paging shifts every later page (offset drift); a job then shows up
- * twice (merged away) or not at all. Drift is detected (total changed, fewer
- * distinct jobs than total) and the pages are read again, merging, until a
- * round finds nothing new (at most LISTER_MAX_ROUNDS rounds).
+ * The cache asks a `struct source` for pages of a view at given offsets and
+ * for single jobs; it never sees HTTP. lister_source() makes the real one
+ * (the API through the HTTP client); the unit tests plug in a fake that
+ * serves pages from memory, to drive the cache and the refresh logic
+ * deterministically.
+ *
+ * Pages are handed over one by one, in the calling thread, as soon as each
+ * has arrived and been parsed (while the others are still in flight), so
+ * nobody holds a whole listing's text.
  */
 #ifndef SCRAPEFS_LISTER_H
 #define SCRAPEFS_LISTER_H
@@ -18,38 +20,43 @@
 #include "http.h"
 #include "job.h"
 
-#define LISTER_MAX_ROUNDS 3
 /* A total beyond this is hostile or broken, not a reason to send 100,000 requests. */
 #define LISTER_MAX_TOTAL 5000000L
 
+/* Receives the pages of a fetch, in the fetching thread. */
+struct page_sink {
+    /* The page at offset: jobs[0..n) (the references become the sink's),
+     * bad elements that cannot be shown, the total the API gave. Returns 0,
+     * or a negative errno that fails the fetch. */
+    int (*page)(struct page_sink *s, long offset, struct job **jobs, size_t n, size_t bad,
+                long total);
+};
+
+struct source_ops {
+    /* Fetches the list pages at offsets[0..n) (limit: the page size) of a
+     * view (status NULL: all jobs), in parallel, handing each to sink.
+     * Returns 0, or the first failure as a negative errno with a message. */
+    int (*pages)(void *ctx, const char *status, const long *offsets, size_t n, int64_t deadline,
+                 time_t now, struct page_sink *sink, char *err, size_t errlen);
+    /* Fetches one job. Returns 0 and a new reference, -ENOENT for a 404,
+     * or another negative errno with a message. */
+    int (*job)(void *ctx, const char *id, size_t idlen, int64_t deadline, time_t now,
+               struct job **out, char *err, size_t errlen);
+};
+
+struct source {
+    const struct source_ops *ops;
+    void *ctx;
+    int page_size; /* the limit of every list call */
+};
+
+/* The API through the HTTP client. */
 struct lister {
     struct http_client *http; /* borrowed */
     const char *api_url;      /* borrowed */
     int page_size;
 };
-
-struct listing {
-    struct job **jobs; /* each holds one reference; owned by the listing */
-    size_t n;
-    long total;        /* as the API last said */
-    int pages;         /* list calls made */
-};
-
-/* Fetches every page of a view; status NULL means all jobs. Returns 0 and
- * fills out, or a negative errno (-EACCES, -EIO, ...) with a message. */
-int lister_fetch_view(const struct lister *l, const char *status, int64_t deadline, time_t now,
-                      struct listing *out, char *err, size_t errlen);
-void listing_free(struct listing *ls);
-
-/* Fetches one job by id. Returns 0 and a new reference, -ENOENT for a 404,
- * or another negative errno with a message. */
-int lister_fetch_job(const struct lister *l, const char *id, size_t idlen, int64_t deadline,
-                     time_t now, struct job **out, char *err, size_t errlen);
-
-/* Accepts a list page: a JSON object with a "jobs" array and an integer
- * "total". Anything else is a malformed body, retried by the HTTP client. */
-bool lister_page_valid(const char *body, size_t len);
-/* Accepts a detail answer: a JSON object. */
-bool lister_job_valid(const char *body, size_t len);
+/* A source reading from l (which must outlive it). */
+struct source lister_source(struct lister *l);
 
 #endif

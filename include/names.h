@@ -24,6 +24,13 @@ int names_encode(const char *id, size_t len, char *out);
  * -ENOENT when the name is not the canonical encoding of any id. */
 int names_decode(const char *name, char *out);
 
+/* A by-domain or by-date directory's name: encoded like an id, and when
+ * that would end in ".jsonl" the dot before "jsonl" is written %2E, so no
+ * directory is ever named like the X.jsonl file of another one (encoding the
+ * first byte instead would still let "a.jsonl.jsonl" meet the file of
+ * "a.jsonl"). Returns the length or a negative errno, as names_encode. */
+int names_encode_group(const char *s, size_t len, char *out);
+
 /* True for names that can never be job ids (they start with '.'): shells and
  * editors probe such names and they must cost no request. */
 int names_is_probe(const char *name);

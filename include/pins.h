@@ -48,4 +48,8 @@ void pins_forget(struct pins *p, uint64_t ino, uint64_t n);
 /* How many inodes and bytes are pinned (for stats). */
 void pins_usage(struct pins *p, size_t *inodes, size_t *bytes);
 
+/* The inodes that show an unfinished job's text, as a new array (the
+ * caller frees it); returns how many. */
+size_t pins_job_inodes(struct pins *p, uint64_t **out);
+
 #endif

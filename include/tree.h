@@ -54,7 +54,11 @@ struct node {
     uint16_t version; /* NK_JOBFILE: the version of the job's content */
 };
 
+/* Fixed inode numbers the code names (the table in tree.c has them all). */
 #define INO_ROOT 1
+#define INO_JOBS 2
+#define INO_BYDOMAIN 12
+#define INO_BYDATE 13
 
 /* A fixed node: its inode, name, parent, and kind. */
 struct tree_fixed {

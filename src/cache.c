@@ -7,40 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "entry.h"
+#include "flight.h"
+#include "groups.h"
 #include "idmap.h"
 #include "log.h"
+#include "refresh.h"
 
-/* After a failed refresh the stale listing is served for this long before
- * the next attempt, so an outage costs one wait, not one per operation. */
-#define RETRY_AFTER_FAILURE_MS 2000
-
-struct entry {
-    uint64_t seq;
-    char *id;            /* owned; the byid key */
-    size_t id_len;
-    struct job *job;     /* one reference, or NULL when evicted */
-    struct job_meta meta;
-    int64_t fetched_ms;  /* when the job's data last came in */
-    uint8_t in_view;     /* bit v: listed in fetched view v */
-    uint32_t group[GROUP_NKINDS]; /* its by-domain and by-date views, 0 = none */
-    bool fetching;
-    bool expired;        /* .scrapefs/refresh: stale whatever its age */
-    struct entry *prev, *next; /* LRU, only while job != NULL; head = newest */
-};
-
-struct view {
-    int kind;            /* GROUP_*, or -1 for a fetched view */
-    char *name;          /* a group's directory name (owned; the groups key) */
-    struct entry **items;
-    size_t n;
-    long total;
-    int64_t fetched_ms;  /* 0: never */
-    int64_t valid_until; /* fresh until (monotonic ms) */
-    bool fetching;
-    struct timespec mtime; /* when the members last changed, to the ns: the
-                              kernel drops a cached listing when it moves */
-    int last_err;
-};
+/* After a failed fetch its outcome is given out for this long (or ttl, if
+ * shorter) before the next attempt, so an outage costs one wait, not one
+ * per operation. */
+#define PAUSE_AFTER_FAILURE_MS 2000
+/* How long a final job's attributes and names may be cached: for good. */
+#define FINAL_FRESH_S 86400.0
 
 struct neg {
     int64_t until;
@@ -50,18 +29,20 @@ struct neg {
 
 struct cache {
     pthread_mutex_t mu;
-    pthread_cond_t cv;   /* a fetch finished */
-    struct lister lister;
-    int64_t ttl_ms, timeout_ms;
-    size_t cap_bytes, bytes;
-    struct idmap byid;
-    struct entry **byseq;
+    /* Everything below is guarded by mu, but the configuration (set once). */
+    struct source src;
+    int64_t ttl_ms, timeout_ms, pause_ms;
+    size_t cap_bytes;
+
+    int64_t expired_ms;       /* cache_expire_all: nothing fetched before is fresh */
+    size_t bytes;             /* job texts held, against cap_bytes */
+    struct idmap byid;        /* id -> entry (keyed by entry->id) */
+    struct entry **byseq;     /* seq - 1 -> entry; entries are never freed */
     size_t nentries, capentries;
-    struct view **views; /* fetched views first, then groups; never freed */
-    size_t nviews, capviews;
-    struct idmap groups[GROUP_NKINDS]; /* name -> view index + 1 */
-    struct idmap negative;
-    struct idmap pending; /* id -> struct pending: detail requests for new ids */
+    struct view views[VIEW_COUNT];
+    struct groups *groups;    /* the group views */
+    struct flights *flights;  /* fetches under way, and recent failures */
+    struct idmap negative;    /* id -> struct neg: 404s, remembered for ttl */
     struct entry *lru_head, *lru_tail;
     size_t renders;
     uint64_t hits, misses, evictions;
@@ -80,49 +61,59 @@ static void note_error(struct cache *c, const char *what, const char *msg)
     c->last_error_at = time(NULL);
 }
 
-/* Appends a view; returns its index or -1. A group's name is copied. */
-static int add_view(struct cache *c, int kind, const char *name)
+/* A fetched view (v < VIEW_COUNT) or a group view; NULL for neither. */
+static struct view *view_at(struct cache *c, int v)
 {
-    if (c->nviews == c->capviews) {
-        size_t cap = c->capviews ? c->capviews * 2 : 64;
-        struct view **n = realloc(c->views, cap * sizeof *n);
-        if (!n)
-            return -1;
-        c->views = n;
-        c->capviews = cap;
-    }
-    struct view *vw = calloc(1, sizeof *vw);
-    if (!vw)
-        return -1;
-    vw->kind = kind;
-    clock_gettime(CLOCK_REALTIME, &vw->mtime);
-    if (name && !(vw->name = strdup(name))) {
-        free(vw);
-        return -1;
-    }
-    c->views[c->nviews] = vw;
-    return (int)c->nviews++;
+    if (v < 0)
+        return NULL;
+    return v < VIEW_COUNT ? &c->views[v] : groups_view(c->groups, (uint32_t)v);
 }
 
-int cache_new(const struct cache_config *cfg, const struct lister *l, struct cache **out)
+/* The fetched view a view comes from: groups derive from all jobs. */
+static int base_view(int v)
+{
+    return v < VIEW_COUNT ? v : VIEW_ALL;
+}
+
+void view_set_members(struct view *vw, struct entry **items, size_t n)
+{
+    bool changed = n != vw->n || (n && memcmp(items, vw->items, n * sizeof *items) != 0);
+    free(vw->items);
+    vw->items = items;
+    vw->n = n;
+    if (changed)
+        clock_gettime(CLOCK_REALTIME, &vw->mtime);
+}
+
+int cache_new(const struct cache_config *cfg, const struct source *src, struct cache **out)
 {
     struct cache *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
-    c->lister = *l;
+    c->src = *src;
     c->ttl_ms = (int64_t)cfg->ttl_s * 1000;
     c->timeout_ms = (int64_t)cfg->timeout_s * 1000;
+    c->pause_ms = c->ttl_ms < PAUSE_AFTER_FAILURE_MS ? c->ttl_ms : PAUSE_AFTER_FAILURE_MS;
     c->cap_bytes = cfg->cap_bytes;
     for (int v = 0; v < VIEW_COUNT; v++) {
-        if (add_view(c, -1, NULL) < 0) {
-            cache_free(c);
-            return -ENOMEM;
-        }
+        c->views[v].kind = -1;
+        clock_gettime(CLOCK_REALTIME, &c->views[v].mtime);
+    }
+    if (groups_new(&c->groups) || flights_new(&c->mu, &c->flights)) {
+        cache_free(c);
+        return -ENOMEM;
     }
     *out = c;
     return 0;
+}
+
+static void negative_clear(struct cache *c)
+{
+    for (size_t i = 0; i < c->negative.cap; i++)
+        if (c->negative.slots[i].hash)
+            free(c->negative.slots[i].val);
+    idmap_clear(&c->negative);
 }
 
 void cache_free(struct cache *c)
@@ -131,30 +122,21 @@ void cache_free(struct cache *c)
         return;
     for (size_t i = 0; i < c->nentries; i++) {
         job_unref(c->byseq[i]->job);
-        free(c->byseq[i]->id);
         free(c->byseq[i]);
     }
     free(c->byseq);
-    for (size_t v = 0; v < c->nviews; v++) {
-        free(c->views[v]->items);
-        free(c->views[v]->name);
-        free(c->views[v]);
-    }
-    free(c->views);
-    for (int k = 0; k < GROUP_NKINDS; k++)
-        idmap_free(&c->groups[k]);
-    for (size_t i = 0; i < c->negative.cap; i++)
-        if (c->negative.slots[i].hash)
-            free(c->negative.slots[i].val);
+    for (int v = 0; v < VIEW_COUNT; v++)
+        free(c->views[v].items);
+    groups_free(c->groups);
+    flights_free(c->flights);
+    negative_clear(c);
     idmap_free(&c->negative);
-    idmap_free(&c->pending);
     idmap_free(&c->byid);
-    pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
-/* ---- LRU and memory (lock held) ---- */
+/* ---- entries, LRU and memory (lock held) ---- */
 
 static void lru_unlink(struct cache *c, struct entry *e)
 {
@@ -188,7 +170,9 @@ static void lru_touch(struct cache *c, struct entry *e)
     }
 }
 
-static void drop_render(struct cache *c, struct entry *e)
+/* Drops an entry's text; the caller unrefs *gone outside the lock when it
+ * can (a job's memory goes back to malloc there). */
+static void drop_text(struct cache *c, struct entry *e)
 {
     if (!e->job)
         return;
@@ -202,46 +186,9 @@ static void drop_render(struct cache *c, struct entry *e)
 static void evict(struct cache *c)
 {
     while (c->bytes > c->cap_bytes && c->lru_tail) {
-        drop_render(c, c->lru_tail);
+        drop_text(c, c->lru_tail);
         c->evictions++;
     }
-}
-
-/* Installs a new render (taking the caller's reference). */
-static uint64_t digest(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    return h;
-}
-
-static void set_job(struct cache *c, struct entry *e, struct job *j, int64_t now)
-{
-    uint64_t d = digest(j->file[JOB_JSON], j->size[JOB_JSON]);
-    if (e->job && d == e->meta.digest) {
-        /* the same content again: keep the render the kernel and the LRU
-         * already know, and let the new copy go at once */
-        job_unref(j);
-        e->fetched_ms = now;
-        e->expired = false;
-        return;
-    }
-    if (e->fetched_ms && d != e->meta.digest)
-        e->meta.version++; /* new content gets new inodes; see fs.c */
-    e->meta.digest = d;
-    j->version = e->meta.version;
-    drop_render(c, e);
-    e->job = j;
-    e->fetched_ms = now;
-    e->expired = false;
-    for (int f = 0; f < JOB_NFILES; f++)
-        e->meta.size[f] = j->size[f];
-    e->meta.mtime = j->mtime;
-    e->meta.final = j->final;
-    c->bytes += j->bytes;
-    c->renders++;
-    lru_push(c, e);
 }
 
 static struct entry *entry_get(struct cache *c, const char *id, size_t len, bool create)
@@ -249,6 +196,8 @@ static struct entry *entry_get(struct cache *c, const char *id, size_t len, bool
     struct entry *e = idmap_get(&c->byid, id, len);
     if (e || !create)
         return e;
+    if (len > UINT16_MAX || c->nentries >= UINT32_MAX - 1)
+        return NULL;
     if (c->nentries == c->capentries) {
         size_t cap = c->capentries ? c->capentries * 2 : 1024;
         struct entry **n = realloc(c->byseq, cap * sizeof *n);
@@ -257,241 +206,267 @@ static struct entry *entry_get(struct cache *c, const char *id, size_t len, bool
         c->byseq = n;
         c->capentries = cap;
     }
-    e = calloc(1, sizeof *e);
+    e = calloc(1, sizeof *e + len + 1);
     if (!e)
         return NULL;
-    e->id = malloc(len + 1);
-    if (!e->id) {
-        free(e);
-        return NULL;
-    }
     memcpy(e->id, id, len);
-    e->id[len] = '\0';
-    e->id_len = len;
+    e->id_len = (uint16_t)len;
     if (idmap_put(&c->byid, e->id, len, e)) {
-        free(e->id);
         free(e);
         return NULL;
     }
     c->byseq[c->nentries++] = e;
-    e->seq = c->nentries; /* 1-based: 0 never names an entry */
+    e->seq = (uint32_t)c->nentries; /* 1-based: 0 never names an entry */
     return e;
+}
+
+static struct entry *entry_by_seq(struct cache *c, uint32_t seq)
+{
+    return seq >= 1 && seq <= c->nentries ? c->byseq[seq - 1] : NULL;
+}
+
+/* Takes a job (the caller's reference) as e's data, fetched by a fetch that
+ * started at `start`. Data from a fetch older than what e has is dropped. */
+static void set_job(struct cache *c, struct entry *e, struct job *j, int64_t start, int64_t now)
+{
+    if (e->fetched_ms && e->fetch_start_ms > start) {
+        job_unref(j); /* a later fetch got here first */
+        return;
+    }
+    e->fetched_ms = now;
+    e->fetch_start_ms = start;
+    if (e->job && j->digest == e->digest) {
+        /* the same content again: keep the text the kernel and the LRU
+         * already know, and let the new copy go */
+        job_unref(j);
+        return;
+    }
+    if (e->meta.size[JOB_JSON] && j->digest != e->digest)
+        e->meta.version++; /* new content gets new inodes; see fs.c */
+    e->digest = j->digest;
+    j->version = e->meta.version;
+    drop_text(c, e);
+    e->job = j;
+    for (int f = 0; f < JOB_NFILES; f++)
+        e->meta.size[f] = (uint32_t)j->size[f];
+    e->meta.mtime = j->mtime;
+    e->meta.final = j->final;
+    e->meta.status = j->status;
+    e->created_ok = j->created_ok;
+    e->created_us = j->created_us;
+    e->group[GROUP_DOMAIN] = groups_assign(c->groups, GROUP_DOMAIN, j->domain);
+    e->group[GROUP_DATE] = groups_assign(c->groups, GROUP_DATE, j->date);
+    c->bytes += j->bytes;
+    c->renders++;
+    lru_push(c, e);
+}
+
+static void fill_rec(const struct entry *e, struct cache_rec *r)
+{
+    r->seq = e->seq;
+    r->id = e->id;
+    r->id_len = e->id_len;
+    r->meta = e->meta;
+    memcpy(r->group, e->group, sizeof r->group);
 }
 
 static bool job_fresh(const struct cache *c, const struct entry *e, int64_t now)
 {
-    return e->meta.final || (!e->expired && now - e->fetched_ms < c->ttl_ms);
+    return e->fetched_ms &&
+           (e->meta.final || (e->fetch_start_ms >= c->expired_ms && now - e->fetched_ms < c->ttl_ms));
 }
 
-static double fresh_left(const struct cache *c, const struct entry *e, int64_t now)
+static double job_fresh_left(const struct cache *c, const struct entry *e, int64_t now)
 {
     if (e->meta.final)
-        return 86400.0;
+        return FINAL_FRESH_S;
+    if (e->fetch_start_ms < c->expired_ms)
+        return 0;
     double left = (double)(e->fetched_ms + c->ttl_ms - now) / 1000.0;
     return left > 0 ? left : 0;
 }
 
-/* ---- views ---- */
-
-/* Installs a fetched listing as view v (lock held). */
-/* The group view named key of a kind, created when new; 0 when out of memory. */
-static uint32_t group_get(struct cache *c, int kind, const char *key)
+static bool view_fresh(const struct cache *c, const struct view *vw, int64_t now)
 {
-    size_t len = strlen(key);
-    uintptr_t at = (uintptr_t)idmap_get(&c->groups[kind], key, len);
-    if (at)
-        return (uint32_t)(at - 1);
-    int v = add_view(c, kind, key);
-    if (v < 0)
+    return vw->fetched_ms && vw->fetch_start_ms >= c->expired_ms && now < vw->valid_until;
+}
+
+static double view_fresh_left(const struct cache *c, const struct view *vw, int64_t now)
+{
+    if (!view_fresh(c, vw, now))
         return 0;
-    if (idmap_put(&c->groups[kind], c->views[v]->name, len, (void *)(uintptr_t)(v + 1)))
-        return 0;
-    return (uint32_t)v;
+    return (double)(vw->valid_until - now) / 1000.0;
 }
 
-/* Replaces a view's members; moves its mtime when they changed. */
-static void set_members(struct view *vw, struct entry **items, size_t n)
+/* Until when the outcome of a fetch that ended at `end` is given out
+ * instead of fetching again: a network or server failure for the pause
+ * (the kernel retries a failed read at once; it must not wait again); a
+ * success, a 404 (remembered elsewhere) or a rejected key (answered at
+ * once anyway) not at all. */
+static int64_t pause_after(const struct cache *c, int rc, int64_t end)
 {
-    bool changed = n != vw->n || (n && memcmp(items, vw->items, n * sizeof *items) != 0);
-    free(vw->items);
-    vw->items = items;
-    vw->n = n;
-    if (changed) {
-        clock_gettime(CLOCK_REALTIME, &vw->mtime);
-    }
+    return rc == -EIO ? end + c->pause_ms : 0;
 }
 
-/* Derives the by-domain and by-date groups from the all-jobs listing (lock
- * held; every listed entry has its render, as install_view just set it). */
-static void regroup(struct cache *c)
-{
-    struct view *all = c->views[VIEW_ALL];
-    char key[NAME_MAX_BYTES + 1];
-    for (size_t i = 0; i < all->n; i++) {
-        struct entry *e = all->items[i];
-        if (!e->job)
-            continue;
-        job_domain(e->job, key);
-        e->group[GROUP_DOMAIN] = group_get(c, GROUP_DOMAIN, key);
-        job_date(e->job, key);
-        e->group[GROUP_DATE] = group_get(c, GROUP_DATE, key);
-    }
-    size_t *count = calloc(c->nviews, sizeof *count);
-    struct entry ***items = calloc(c->nviews, sizeof *items);
-    if (!count || !items)
-        goto out;
-    for (size_t i = 0; i < all->n; i++)
-        for (int k = 0; k < GROUP_NKINDS; k++)
-            count[all->items[i]->group[k]]++;
-    for (size_t v = VIEW_COUNT; v < c->nviews; v++)
-        if (count[v] && !(items[v] = malloc(count[v] * sizeof **items)))
-            goto out;
-    memset(count, 0, c->nviews * sizeof *count);
-    for (size_t i = 0; i < all->n; i++) {
-        struct entry *e = all->items[i];
-        for (int k = 0; k < GROUP_NKINDS; k++)
-            if (e->group[k] >= VIEW_COUNT)
-                items[e->group[k]][count[e->group[k]]++] = e;
-    }
-    for (size_t v = VIEW_COUNT; v < c->nviews; v++) {
-        set_members(c->views[v], items[v], count[v]);
-        items[v] = NULL;
-    }
-out:
-    for (size_t v = 0; items && v < c->nviews; v++)
-        free(items[v]);
-    free(items);
-    free(count);
-}
+/* ---- listings ---- */
 
-static int install_view(struct cache *c, int v, struct listing *ls, int64_t now)
+/* The cache as the place a listing's jobs go while it is fetched. */
+struct cache_install {
+    struct install in; /* first */
+    struct cache *c;
+    int64_t start;     /* when the fetch started */
+};
+
+static int install_jobs(struct install *in, struct job **jobs, size_t n, struct member *out,
+                        size_t *nout)
 {
-    struct view *vw = c->views[v];
-    uint8_t bit = (uint8_t)(1u << v);
-    struct entry **items = malloc((ls->n ? ls->n : 1) * sizeof *items);
-    if (!items)
-        return -ENOMEM;
-    size_t kept = 0, n = 0;
-    for (size_t i = 0; i < ls->n; i++) {
-        struct job *j = ls->jobs[i];
+    struct cache_install *ci = (struct cache_install *)in;
+    struct cache *c = ci->c;
+    size_t k = 0;
+    pthread_mutex_lock(&c->mu);
+    int64_t now = http_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = jobs[i];
         struct entry *e = entry_get(c, j->id, j->id_len, true);
-        if (!e)
-            continue; /* out of memory for one entry: it is left out */
-        ls->jobs[i] = NULL;
-        set_job(c, e, j, now);
-        if (e->in_view & bit)
-            kept++;
-        items[n++] = e;
+        if (!e) {
+            job_unref(j); /* out of memory for one entry: it is left out */
+            continue;
+        }
+        set_job(c, e, j, ci->start, now);
+        out[k++] = (struct member){.e = e, .created_us = e->created_us,
+                                   .created_ok = e->created_ok};
     }
-    bool changed = kept != vw->n || n != vw->n;
-    for (size_t i = 0; i < vw->n; i++)
-        vw->items[i]->in_view &= (uint8_t)~bit;
-    for (size_t i = 0; i < n; i++)
-        items[i]->in_view |= bit;
-    free(vw->items);
-    vw->items = items;
-    vw->n = n;
-    vw->total = ls->total;
-    if (changed || !vw->fetched_ms) {
-        clock_gettime(CLOCK_REALTIME, &vw->mtime);
-    }
-    vw->fetched_ms = now;
-    vw->valid_until = now + c->ttl_ms;
-    vw->last_err = 0;
-    if (v == VIEW_ALL)
-        regroup(c);
+    /* a listing being fetched counts against cache_size like any other */
     evict(c);
+    pthread_mutex_unlock(&c->mu);
+    *nout = k;
     return 0;
 }
 
-/* The fetched view a view comes from: groups derive from all jobs. */
-static int base_view(int v)
+/* Installs a fetched listing as view v (lock held). A listing from a fetch
+ * older than the one the view has is dropped. */
+static int install_view(struct cache *c, int v, struct listing *ls, int64_t start, int64_t now)
 {
-    return v < VIEW_COUNT ? v : VIEW_ALL;
+    struct view *vw = &c->views[v];
+    if (vw->fetched_ms && vw->fetch_start_ms > start)
+        return 0;
+    struct entry **items = malloc((ls->n ? ls->n : 1) * sizeof *items);
+    if (!items)
+        return -ENOMEM;
+    uint8_t bit = (uint8_t)(1u << v);
+    for (size_t i = 0; i < vw->n; i++)
+        vw->items[i]->in_view &= (uint8_t)~bit;
+    for (size_t i = 0; i < ls->n; i++) {
+        items[i] = ls->items[i].e;
+        items[i]->in_view |= bit;
+    }
+    bool first = !vw->fetched_ms;
+    view_set_members(vw, items, ls->n);
+    if (first)
+        clock_gettime(CLOCK_REALTIME, &vw->mtime);
+    vw->total = ls->total;
+    vw->fetched_ms = now;
+    vw->fetch_start_ms = start;
+    vw->valid_until = now + c->ttl_ms;
+    vw->last_err = 0;
+    if (v == VIEW_ALL)
+        groups_rebuild(c->groups, vw->items, vw->n);
+    return 0;
 }
 
-/* Makes view v fresh (lock held; dropped while fetching). */
+static void view_failed(struct cache *c, int v, int rc, const char *err)
+{
+    struct view *vw = &c->views[v];
+    char what[64];
+    snprintf(what, sizeof what, "listing %s", view_name(v));
+    note_error(c, what, err);
+    if (rc == -EACCES)
+        log_error("API key rejected: %s: %s", what, err);
+    else if (vw->fetched_ms)
+        log_warn("%s: refresh failed, serving the listing from %lld s ago: %s", what,
+                 (long long)((http_now_ms() - vw->fetched_ms) / 1000), err);
+    else
+        log_warn("%s failed: %s", what, err);
+    vw->last_err = rc;
+}
+
+/* Makes the fetched view behind v fresh (lock held; dropped while
+ * fetching). A failure leaves the last good listing in place (0). */
 static int refresh_view(struct cache *c, int v)
 {
     v = base_view(v);
-    struct view *vw = c->views[v];
-    for (;;) {
-        int64_t now = http_now_ms();
-        if (vw->fetched_ms && now < vw->valid_until) {
-            c->hits++;
-            return 0;
-        }
-        if (!vw->fetching)
-            break;
-        pthread_cond_wait(&c->cv, &c->mu);
+    struct view *vw = &c->views[v];
+    int64_t now = http_now_ms();
+    if (view_fresh(c, vw, now)) {
+        c->hits++;
+        return 0;
     }
+    struct flight *f;
+    uint8_t key[2] = {'v', (uint8_t)v};
+    int rc = flight_take(c->flights, key, sizeof key, now, c->expired_ms, now + c->timeout_ms, &f);
+    if (rc != FLIGHT_LEAD)
+        return rc && vw->fetched_ms ? 0 : rc; /* another's outcome; stale if it failed */
     c->misses++;
-    vw->fetching = true;
     pthread_mutex_unlock(&c->mu);
 
     struct listing ls;
     char err[256] = "";
-    int64_t start = http_now_ms();
-    int rc = lister_fetch_view(&c->lister, v == VIEW_ALL ? NULL : view_name(v),
-                               start + c->timeout_ms, time(NULL), &ls, err, sizeof err);
+    struct cache_install ci = {.in = {.jobs = install_jobs}, .c = c, .start = now};
+    rc = refresh_full(&c->src, v == VIEW_ALL ? NULL : view_name(v), now + c->timeout_ms, time(NULL),
+                      &ci.in, &ls, err, sizeof err);
 
     pthread_mutex_lock(&c->mu);
-    vw->fetching = false;
+    int64_t end = http_now_ms();
     if (rc == 0) {
-        log_debug("listing %s: %zu jobs in %d calls, %lld ms", view_name(v), ls.n, ls.pages,
-                  (long long)(http_now_ms() - start));
-        rc = install_view(c, v, &ls, http_now_ms());
-        listing_free(&ls);
-        /* a listing's pages and replaced renders were freed just now: give
-         * the memory back rather than keep it in malloc's free lists */
-        malloc_trim(0);
-    } else {
-        char what[64];
-        snprintf(what, sizeof what, "listing %s", view_name(v));
-        note_error(c, what, err);
-        if (rc == -EACCES)
-            log_error("API key rejected: %s: %s", what, err);
-        else if (vw->fetched_ms)
-            log_warn("%s: refresh failed, serving the listing from %lld s ago: %s", what,
-                     (long long)((http_now_ms() - vw->fetched_ms) / 1000), err);
-        else
-            log_warn("%s failed: %s", what, err);
-        vw->last_err = rc;
-        if (vw->fetched_ms) {
-            vw->valid_until = http_now_ms() + (c->ttl_ms < RETRY_AFTER_FAILURE_MS ? c->ttl_ms : RETRY_AFTER_FAILURE_MS);
-            rc = 0; /* stale-if-error */
-        }
+        log_debug("listing %s: %zu jobs in %d calls, %lld ms", view_name(v), ls.n, ls.requests,
+                  (long long)(end - now));
+        rc = install_view(c, v, &ls, now, end);
     }
-    pthread_cond_broadcast(&c->cv);
-    return rc;
+    if (rc)
+        view_failed(c, v, rc, err[0] ? err : strerror(-rc));
+    flight_land(c->flights, f, rc, end, pause_after(c, rc, end));
+    pthread_mutex_unlock(&c->mu);
+    listing_free(&ls);
+    /* the pages and the texts they replaced were freed: give the memory
+     * back rather than keep it in malloc's free lists */
+    malloc_trim(0);
+    pthread_mutex_lock(&c->mu);
+    return rc && vw->fetched_ms ? 0 : rc; /* stale-if-error */
 }
 
-int cache_view_info(struct cache *c, int v, bool refresh, struct timespec *mtime, double *fresh_s)
+static void view_info_of(struct cache *c, int v, struct view_info *out)
+{
+    struct view *vw = view_at(c, v), *base = &c->views[base_view(v)];
+    out->mtime = vw->mtime;
+    out->fresh_s = view_fresh_left(c, base, http_now_ms());
+}
+
+int cache_view_info(struct cache *c, int v, bool refresh, struct view_info *out)
 {
     int rc = 0;
     pthread_mutex_lock(&c->mu);
-    struct view *base = c->views[base_view(v)];
-    /* a listing seen before is fetched again once stale: this is how `ls`
-     * after ttl learns that the kernel's cached listing is out of date */
-    if (refresh && base->fetched_ms)
-        rc = refresh_view(c, v);
-    int64_t left = base->fetched_ms ? base->valid_until - http_now_ms() : 0;
-    *mtime = (size_t)v < c->nviews ? c->views[v]->mtime : base->mtime;
-    *fresh_s = left > 0 ? (double)left / 1000.0 : 0;
+    if (!view_at(c, v)) {
+        rc = -ENOENT;
+    } else {
+        if (refresh && c->views[base_view(v)].fetched_ms)
+            rc = refresh_view(c, v);
+        view_info_of(c, v, out);
+    }
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
 
-int cache_view_window(struct cache *c, int v, bool refresh, size_t start, struct entry **items,
-                      size_t max, size_t *n)
+int cache_view_window(struct cache *c, int v, bool refresh, size_t start, struct cache_rec *out,
+                      size_t max, size_t *n, struct view_info *info)
 {
     *n = 0;
     pthread_mutex_lock(&c->mu);
-    int rc = (size_t)v >= c->nviews ? -ENOENT : refresh ? refresh_view(c, v) : 0;
+    int rc = !view_at(c, v) ? -ENOENT : refresh ? refresh_view(c, v) : 0;
     if (rc == 0) {
-        struct view *vw = c->views[v];
+        struct view *vw = view_at(c, v);
         for (size_t i = start; i < vw->n && *n < max; i++)
-            items[(*n)++] = vw->items[i];
+            fill_rec(vw->items[i], &out[(*n)++]);
+        view_info_of(c, v, info);
     }
     pthread_mutex_unlock(&c->mu);
     return rc;
@@ -499,9 +474,6 @@ int cache_view_window(struct cache *c, int v, bool refresh, size_t start, struct
 
 /* ---- jobs ---- */
 
-static int fetch_job(struct cache *c, struct entry *e, bool need_render, bool stale_ok);
-
-/* Logs a failed detail request (lock held). */
 static void job_failed(struct cache *c, const char *id, int rc, const char *err, bool stale)
 {
     note_error(c, "job", err);
@@ -511,120 +483,59 @@ static void job_failed(struct cache *c, const char *id, int rc, const char *err,
         log_warn("job %s: %s%s", id, err, stale ? "; serving the last good copy" : "");
 }
 
-/* A detail request for an id with no entry yet, shared by everyone who
- * asks for it meanwhile. */
-struct pending {
-    int waiters;
-    bool done;
-    int rc;
-    size_t len;
-    char id[]; /* the pending map's key */
-};
-
-/* Fetches a job not known yet before it gets an entry, so a name that turns
- * out not to exist leaves nothing behind (lock held; dropped while
- * fetching). Returns 0 and the new entry, or a negative errno. */
-static int fetch_new(struct cache *c, const char *id, size_t len, struct entry **out)
+/* Fetches one job by id (lock held; dropped while fetching) and installs
+ * it. Returns 0 and its entry, or a negative errno. */
+static int fetch_detail(struct cache *c, const char *id, size_t len, struct flight *f,
+                        int64_t start, bool stale, struct entry **out)
 {
-    int rc;
-    struct pending *p = idmap_get(&c->pending, id, len);
-    if (p) {
-        p->waiters++;
-        while (!p->done)
-            pthread_cond_wait(&c->cv, &c->mu);
-        rc = p->rc;
-        if (--p->waiters == 0)
-            free(p);
-        if (rc == 0 && !(*out = entry_get(c, id, len, false)))
-            rc = -ENOENT;
-        return rc;
-    }
-    if (!(p = calloc(1, sizeof *p + len + 1)))
-        return -ENOMEM;
-    memcpy(p->id, id, len);
-    p->len = len;
-    p->waiters = 1;
-    if (idmap_put(&c->pending, p->id, len, p)) {
-        free(p);
-        return -ENOMEM;
-    }
-    c->misses++;
-    pthread_mutex_unlock(&c->mu);
-
     struct job *j = NULL;
     char err[256] = "";
-    rc = lister_fetch_job(&c->lister, id, len, http_now_ms() + c->timeout_ms, time(NULL), &j,
-                          err, sizeof err);
-
+    c->misses++;
+    pthread_mutex_unlock(&c->mu);
+    int rc = c->src.ops->job(c->src.ctx, id, len, start + c->timeout_ms, time(NULL), &j, err,
+                             sizeof err);
     pthread_mutex_lock(&c->mu);
-    idmap_del(&c->pending, p->id, len);
+    int64_t end = http_now_ms();
     struct entry *e = NULL;
     if (rc == 0 && !(e = entry_get(c, id, len, true))) {
         job_unref(j);
         rc = -ENOMEM;
     } else if (rc == 0) {
-        set_job(c, e, j, http_now_ms());
+        set_job(c, e, j, start, end);
         evict(c);
         lru_touch(c, e);
     } else if (rc != -ENOENT) {
-        job_failed(c, id, rc, err, false);
+        job_failed(c, id, rc, err[0] ? err : strerror(-rc), stale);
     }
-    p->rc = rc;
-    p->done = true;
-    pthread_cond_broadcast(&c->cv);
-    if (--p->waiters == 0)
-        free(p);
+    flight_land(c->flights, f, rc, end, pause_after(c, rc, end));
     *out = e;
     return rc;
 }
 
-/* Makes e fresh (lock held; dropped while fetching). need_render: false when
- * metadata suffices (a final job's never changes). */
-static int refresh_job(struct cache *c, struct entry *e, bool need_render)
+/* Makes e's text present (need_text) and, unless stale_ok, fresh. A stale
+ * text is good enough where the listing it came with is shown. A failure
+ * leaves the last good data in place (0). Lock held; dropped while
+ * fetching. */
+static int fetch_job(struct cache *c, struct entry *e, bool need_text, bool stale_ok)
 {
-    return fetch_job(c, e, need_render, false);
-}
-
-/* Makes e's render present (need_render) and, unless stale_ok, fresh: a
- * stale render is good enough where the listing it came with is shown.
- * Lock held; dropped while fetching. */
-static int fetch_job(struct cache *c, struct entry *e, bool need_render, bool stale_ok)
-{
-    for (;;) {
-        int64_t now = http_now_ms();
-        bool fresh = e->fetched_ms && (stale_ok || job_fresh(c, e, now));
-        if (fresh && (e->job || !need_render)) {
-            c->hits++;
-            return 0;
-        }
-        if (!e->fetching)
-            break;
-        pthread_cond_wait(&c->cv, &c->mu);
+    int64_t now = http_now_ms();
+    bool fresh = e->fetched_ms && (stale_ok || job_fresh(c, e, now));
+    if (fresh && (e->job || !need_text)) {
+        c->hits++;
+        return 0;
     }
-    c->misses++;
-    e->fetching = true;
-    pthread_mutex_unlock(&c->mu);
-
-    struct job *j = NULL;
-    char err[256] = "";
-    int rc = lister_fetch_job(&c->lister, e->id, e->id_len, http_now_ms() + c->timeout_ms,
-                              time(NULL), &j, err, sizeof err);
-
-    pthread_mutex_lock(&c->mu);
-    e->fetching = false;
-    if (rc == 0) {
-        set_job(c, e, j, http_now_ms());
-        evict(c);
-        lru_touch(c, e);
-    } else if (rc != -ENOENT) {
-        job_failed(c, e->id, rc, err, e->job != NULL);
-        if (e->job || (!need_render && e->fetched_ms))
-            rc = 0; /* stale-if-error */
-        if (rc == 0)
-            e->fetched_ms = http_now_ms() - c->ttl_ms +
-                            (c->ttl_ms < RETRY_AFTER_FAILURE_MS ? c->ttl_ms : RETRY_AFTER_FAILURE_MS);
+    struct flight *f;
+    uint8_t key[1 + sizeof e->seq] = {'e'};
+    memcpy(key + 1, &e->seq, sizeof e->seq);
+    int rc = flight_take(c->flights, key, sizeof key, now, c->expired_ms, now + c->timeout_ms, &f);
+    if (rc == FLIGHT_LEAD) {
+        struct entry *got;
+        rc = fetch_detail(c, e->id, e->id_len, f, now, e->job != NULL, &got);
     }
-    pthread_cond_broadcast(&c->cv);
+    if (rc == 0 && need_text && !e->job)
+        rc = -EIO; /* evicted again while it came in */
+    if (rc && rc != -ENOENT && (e->job || (!need_text && e->fetched_ms)))
+        rc = 0; /* stale-if-error */
     return rc;
 }
 
@@ -642,13 +553,8 @@ static bool negative_hit(struct cache *c, const char *id, size_t len, int64_t no
 
 static void negative_add(struct cache *c, const char *id, size_t len, int64_t now)
 {
-    if (c->negative.count > 4096) {
-        /* bounded: forget everything rather than grow without end */
-        for (size_t i = 0; i < c->negative.cap; i++)
-            if (c->negative.slots[i].hash)
-                free(c->negative.slots[i].val);
-        idmap_clear(&c->negative);
-    }
+    if (c->negative.count > 4096)
+        negative_clear(c); /* bounded: forget everything rather than grow without end */
     struct neg *n = idmap_get(&c->negative, id, len);
     if (!n) {
         n = malloc(sizeof *n + len + 1);
@@ -665,108 +571,142 @@ static void negative_add(struct cache *c, const char *id, size_t len, int64_t no
 }
 
 /* Is e listed in view v right now? (lock held) */
-static bool in_view(const struct cache *c, const struct entry *e, int v)
+static bool in_view(struct cache *c, const struct entry *e, int v)
 {
     if (v < VIEW_COUNT)
         return (e->in_view >> v) & 1u;
-    int kind = c->views[v]->kind;
-    return (e->in_view & 1u) && e->group[kind] == (uint32_t)v;
+    struct view *vw = view_at(c, v);
+    return vw && (e->in_view & 1u) && e->group[vw->kind] == (uint32_t)v;
 }
 
-int cache_lookup(struct cache *c, int v, const char *name, struct entry **out,
-                 struct job_meta *meta, double *fresh_s)
+/* A name in jobs/ that is not listed: one detail request, shared by all who
+ * ask meanwhile; a 404 is remembered. Lock held. */
+static int lookup_unlisted(struct cache *c, const char *id, size_t len, struct entry **out)
 {
-    char id[NAME_MAX_BYTES + 1];
-    int len = names_decode(name, id);
-    if (len < 0 || names_is_probe(name))
-        return -ENOENT;
-    int rc = 0;
-    pthread_mutex_lock(&c->mu);
-    if (v != VIEW_ALL) {
-        rc = (size_t)v < c->nviews ? refresh_view(c, v) : -ENOENT;
-        if (rc == 0) {
-            struct entry *e = entry_get(c, id, (size_t)len, false);
-            if (!e || !in_view(c, e, v)) {
-                rc = -ENOENT;
-            } else {
-                *out = e;
-                *meta = e->meta;
-                int64_t left = c->views[base_view(v)]->valid_until - http_now_ms();
-                *fresh_s = left > 0 ? (double)left / 1000.0 : 0;
-            }
-        }
-        if (rc == -ENOENT) {
-            int64_t left = c->views[base_view(v)]->valid_until - http_now_ms();
-            *fresh_s = left > 0 ? (double)left / 1000.0 : 0;
-        }
-        pthread_mutex_unlock(&c->mu);
-        return rc;
-    }
-
     int64_t now = http_now_ms();
-    struct entry *e = entry_get(c, id, (size_t)len, false);
-    struct view *all = c->views[VIEW_ALL];
-    bool listed_fresh = e && (e->in_view & 1u) && all->fetched_ms && now < all->valid_until;
-    if (!listed_fresh && !(e && e->fetched_ms && job_fresh(c, e, now))) {
-        if (negative_hit(c, id, (size_t)len, now)) {
-            *fresh_s = (double)c->ttl_ms / 1000.0;
-            pthread_mutex_unlock(&c->mu);
-            return -ENOENT;
-        }
-        rc = e ? refresh_job(c, e, false) : fetch_new(c, id, (size_t)len, &e);
-        if (rc == -ENOENT)
-            negative_add(c, id, (size_t)len, http_now_ms());
-        if (rc) {
-            *fresh_s = rc == -ENOENT ? (double)c->ttl_ms / 1000.0 : 0;
-            pthread_mutex_unlock(&c->mu);
-            return rc;
-        }
+    struct entry *e = entry_get(c, id, len, false);
+    if (e)
+        *out = e;
+    if (e && e->fetched_ms && job_fresh(c, e, now))
+        return 0;
+    if (negative_hit(c, id, len, now))
+        return -ENOENT;
+    int rc;
+    if (e) {
+        rc = fetch_job(c, e, false, false);
+    } else {
+        /* not known yet: no entry until it turns out to exist, so a name
+         * that does not leaves nothing behind */
+        struct flight *f;
+        struct buf key = {0};
+        buf_putc(&key, 'n');
+        buf_put(&key, id, len);
+        rc = key.oom ? -ENOMEM
+                     : flight_take(c->flights, key.p, key.len, now, c->expired_ms,
+                                   now + c->timeout_ms, &f);
+        buf_free(&key);
+        if (rc == FLIGHT_LEAD)
+            rc = fetch_detail(c, id, len, f, now, false, &e);
+        else if (rc == 0 && !(e = entry_get(c, id, len, false)))
+            rc = -ENOENT;
+        *out = e;
     }
-    *out = e;
-    *meta = e->meta;
-    now = http_now_ms();
-    *fresh_s = fresh_left(c, e, now);
-    if (listed_fresh && !e->meta.final) {
-        double lf = (double)(all->valid_until - now) / 1000.0;
-        if (lf > *fresh_s)
-            *fresh_s = lf;
-    }
-    pthread_mutex_unlock(&c->mu);
-    return 0;
+    if (rc == -ENOENT)
+        negative_add(c, id, len, http_now_ms());
+    return rc;
 }
 
-struct entry *cache_entry_by_seq(struct cache *c, uint64_t seq)
+int cache_lookup(struct cache *c, int v, const char *id, size_t len, struct cache_rec *out,
+                 double *fresh_s)
 {
+    int rc = 0;
     struct entry *e = NULL;
     pthread_mutex_lock(&c->mu);
-    if (seq >= 1 && seq <= c->nentries)
-        e = c->byseq[seq - 1];
+    struct view *base = &c->views[base_view(v)];
+    if (!view_at(c, v)) {
+        rc = -ENOENT;
+    } else if (v != VIEW_ALL) {
+        /* only the listing counts: never a detail request */
+        rc = refresh_view(c, v);
+        if (rc == 0 && (!(e = entry_get(c, id, len, false)) || !in_view(c, e, v)))
+            rc = -ENOENT;
+        *fresh_s = view_fresh_left(c, base, http_now_ms());
+    } else {
+        int64_t now = http_now_ms();
+        e = entry_get(c, id, len, false);
+        bool listed = e && (e->in_view & 1u) && view_fresh(c, base, now);
+        if (!listed)
+            rc = lookup_unlisted(c, id, len, &e);
+        now = http_now_ms();
+        if (rc == 0) {
+            /* a listed name is as fresh as the listing; a job as its data */
+            *fresh_s = job_fresh_left(c, e, now);
+            double lf = view_fresh_left(c, base, now);
+            if (listed && !e->meta.final && lf > *fresh_s)
+                *fresh_s = lf;
+        } else {
+            *fresh_s = rc == -ENOENT ? (double)c->ttl_ms / 1000.0 : 0;
+        }
+    }
+    if (rc == 0)
+        fill_rec(e, out);
     pthread_mutex_unlock(&c->mu);
-    return e;
+    return rc;
 }
 
-uint64_t cache_entry_seq(const struct entry *e)
+int cache_job(struct cache *c, uint32_t seq, bool refresh, struct cache_rec *out,
+              double *fresh_s, struct job **job)
 {
-    return e->seq;
-}
-
-int cache_entry_name(const struct entry *e, char *out)
-{
-    return names_encode(e->id, e->id_len, out);
-}
-
-int cache_entry_group(struct cache *c, const struct entry *e, int kind)
-{
+    int rc = -ENOENT;
     pthread_mutex_lock(&c->mu);
-    int v = (int)e->group[kind];
+    struct entry *e = entry_by_seq(c, seq);
+    if (e) {
+        /* an unfinished job's text must be at hand to be pinned; a final
+         * one's metadata is enough */
+        rc = fetch_job(c, e, job && !e->meta.final, !refresh);
+    }
+    if (rc == 0) {
+        fill_rec(e, out);
+        *fresh_s = job_fresh_left(c, e, http_now_ms());
+        if (job) {
+            *job = !e->meta.final && e->job ? job_ref(e->job) : NULL;
+            if (!e->meta.final && !*job)
+                rc = -EIO;
+        }
+    }
     pthread_mutex_unlock(&c->mu);
-    return v;
+    return rc;
 }
+
+int cache_job_version(struct cache *c, uint32_t seq, uint16_t ver, struct job **out)
+{
+    int rc = -ENOENT;
+    pthread_mutex_lock(&c->mu);
+    struct entry *e = entry_by_seq(c, seq);
+    if (e) {
+        rc = 0;
+        if (e->meta.version != ver)
+            rc = -ESTALE;
+        else if (!e->job && e->meta.final)
+            rc = fetch_job(c, e, true, true);
+        if (rc == 0 && (!e->job || e->meta.version != ver))
+            rc = -ESTALE;
+    }
+    if (rc == 0) {
+        lru_touch(c, e);
+        *out = job_ref(e->job);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+/* ---- groups ---- */
 
 int cache_view_kind(struct cache *c, int v)
 {
     pthread_mutex_lock(&c->mu);
-    int kind = (size_t)v < c->nviews ? c->views[v]->kind : -2;
+    struct view *vw = view_at(c, v);
+    int kind = vw ? vw->kind : -2;
     pthread_mutex_unlock(&c->mu);
     return kind;
 }
@@ -776,9 +716,9 @@ int cache_group_find(struct cache *c, int kind, const char *name, int *v)
     pthread_mutex_lock(&c->mu);
     int rc = refresh_view(c, VIEW_ALL);
     if (rc == 0) {
-        uintptr_t at = (uintptr_t)idmap_get(&c->groups[kind], name, strlen(name));
-        if (at && c->views[at - 1]->n > 0)
-            *v = (int)(at - 1);
+        uint32_t g = groups_find(c->groups, kind, name);
+        if (g)
+            *v = (int)g;
         else
             rc = -ENOENT;
     }
@@ -796,24 +736,8 @@ int cache_groups_list(struct cache *c, int kind, struct group_list *out)
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&c->mu);
     int rc = refresh_view(c, VIEW_ALL);
-    if (rc == 0) {
-        out->items = calloc(c->nviews ? c->nviews : 1, sizeof *out->items);
-        if (!out->items)
-            rc = -ENOMEM;
-        for (size_t v = VIEW_COUNT; rc == 0 && v < c->nviews; v++) {
-            struct view *vw = c->views[v];
-            if (vw->kind != kind || vw->n == 0)
-                continue;
-            struct group_item *g = &out->items[out->n];
-            if (!(g->name = strdup(vw->name))) {
-                rc = -ENOMEM;
-                break;
-            }
-            g->view = (int)v;
-            g->mtime = vw->mtime.tv_sec;
-            out->n++;
-        }
-    }
+    if (rc == 0)
+        rc = groups_list(c->groups, kind, out);
     pthread_mutex_unlock(&c->mu);
     if (rc)
         group_list_free(out);
@@ -824,97 +748,21 @@ int cache_groups_list(struct cache *c, int kind, struct group_list *out)
 
 void group_list_free(struct group_list *l)
 {
-    for (size_t i = 0; i < l->n; i++)
+    for (size_t i = 0; l->items && i < l->n; i++)
         free(l->items[i].name);
     free(l->items);
     memset(l, 0, sizeof *l);
 }
 
-int cache_entry_snapshot(struct cache *c, struct entry *e, bool refresh, struct job_meta *meta,
-                         double *fresh_s, struct job **job)
-{
-    int rc = 0;
-    pthread_mutex_lock(&c->mu);
-    /* an unfinished job's render must be at hand to be pinned; a final
-     * one's metadata is enough */
-    rc = fetch_job(c, e, job && !e->meta.final, !refresh);
-    if (rc == 0) {
-        *meta = e->meta;
-        *fresh_s = fresh_left(c, e, http_now_ms());
-        if (job)
-            *job = !e->meta.final && e->job ? job_ref(e->job) : NULL;
-        if (job && !e->meta.final && !*job)
-            rc = -EIO;
-    }
-    pthread_mutex_unlock(&c->mu);
-    return rc;
-}
+/* ---- everything ---- */
 
-int cache_job_version(struct cache *c, struct entry *e, uint16_t ver, struct job **out)
-{
-    int rc = 0;
-    pthread_mutex_lock(&c->mu);
-    if (e->meta.version != ver)
-        rc = -ESTALE;
-    else if (!e->job && e->meta.final)
-        rc = refresh_job(c, e, true);
-    if (rc == 0 && (!e->job || e->meta.version != ver))
-        rc = -ESTALE;
-    if (rc == 0) {
-        lru_touch(c, e);
-        *out = job_ref(e->job);
-    }
-    pthread_mutex_unlock(&c->mu);
-    return rc;
-}
-
-int cache_job_get(struct cache *c, struct entry *e, struct job **out)
+void cache_expire_all(struct cache *c)
 {
     pthread_mutex_lock(&c->mu);
-    int rc = refresh_job(c, e, true);
-    if (rc == 0) {
-        if (e->job) {
-            lru_touch(c, e);
-            *out = job_ref(e->job);
-        } else {
-            rc = -EIO;
-        }
-    }
+    /* +1: a fetch that starts in this very millisecond predates the refresh */
+    c->expired_ms = http_now_ms() + 1;
+    negative_clear(c);
     pthread_mutex_unlock(&c->mu);
-    return rc;
-}
-
-size_t cache_expire_all(struct cache *c, uint64_t **unfinished, char ***absent, size_t *nabsent)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&c->mu);
-    *unfinished = malloc((c->nentries ? c->nentries : 1) * sizeof **unfinished);
-    for (int v = 0; v < VIEW_COUNT; v++)
-        c->views[v]->valid_until = 0;
-    for (size_t i = 0; i < c->nentries; i++) {
-        struct entry *e = c->byseq[i];
-        if (e->meta.final || !e->fetched_ms)
-            continue;
-        e->expired = true;
-        if (*unfinished)
-            (*unfinished)[n++] = e->seq;
-    }
-    /* the names the kernel remembers as absent, to be forgotten there too */
-    *nabsent = 0;
-    *absent = calloc(c->negative.count ? c->negative.count : 1, sizeof **absent);
-    for (size_t i = 0; i < c->negative.cap; i++) {
-        struct neg *ng = c->negative.slots[i].val;
-        if (!c->negative.slots[i].hash)
-            continue;
-        char name[NAME_MAX_BYTES + 1];
-        if (*absent && names_encode(ng->id, ng->len, name) > 0 &&
-            ((*absent)[*nabsent] = strdup(name)) != NULL)
-            (*nabsent)++;
-        free(ng);
-    }
-    idmap_clear(&c->negative);
-    pthread_mutex_unlock(&c->mu);
-    return n;
 }
 
 void cache_get_stats(struct cache *c, struct cache_stats *out)
@@ -929,17 +777,17 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
     out->cap_bytes = c->cap_bytes;
     out->entries = c->nentries;
     out->renders = c->renders;
+    out->flights = flights_count(c->flights);
     for (int v = 0; v < VIEW_COUNT; v++) {
-        struct view *vw = c->views[v];
+        struct view *vw = &c->views[v];
         out->views[v].fetched = vw->fetched_ms != 0;
         out->views[v].age_s = vw->fetched_ms ? (double)(now - vw->fetched_ms) / 1000.0 : 0;
         out->views[v].jobs = vw->n;
         out->views[v].total = vw->total;
         out->views[v].last_err = vw->last_err;
     }
-    for (size_t v = VIEW_COUNT; v < c->nviews; v++)
-        if (c->views[v]->n)
-            out->groups[c->views[v]->kind]++;
+    for (int k = 0; k < GROUP_NKINDS; k++)
+        out->groups[k] = groups_count(c->groups, k);
     memcpy(out->last_error, c->last_error, sizeof out->last_error);
     out->last_error_at = c->last_error_at;
     pthread_mutex_unlock(&c->mu);

@@ -67,16 +67,13 @@ static int group_kind_of(const struct node *n)
 static int jobdir_attr(struct fs_ctx *f, const struct node *n, bool refresh, struct stat *st,
                        double *timeout)
 {
-    struct entry *e = cache_entry_by_seq(f->cache, n->seq);
-    struct job_meta m;
+    struct cache_rec r;
     double fresh;
-    if (!e)
-        return -ENOENT;
-    int rc = cache_entry_snapshot(f->cache, e, refresh, &m, &fresh, NULL);
+    int rc = cache_job(f->cache, (uint32_t)n->seq, refresh, &r, &fresh, NULL);
     if (rc)
         return rc;
-    fill_dir(f, st, tree_ino(n), ts(m.mtime));
-    *timeout = m.final ? LONG_TIMEOUT : fresh;
+    fill_dir(f, st, tree_ino(n), ts(r.meta.mtime));
+    *timeout = r.meta.final ? LONG_TIMEOUT : fresh;
     return 0;
 }
 
@@ -86,7 +83,7 @@ static int node_attr(struct fs_ctx *f, const struct node *n, bool refresh, struc
                      double *timeout)
 {
     uint64_t ino = tree_ino(n);
-    struct timespec mtime;
+    struct view_info vi;
     int rc;
     switch (n->kind) {
     case NK_ROOT:
@@ -97,14 +94,14 @@ static int node_attr(struct fs_ctx *f, const struct node *n, bool refresh, struc
         return 0;
     case NK_BYDOMAIN:
     case NK_BYDATE:
-        rc = cache_view_info(f->cache, VIEW_ALL, refresh, &mtime, timeout);
-        fill_dir(f, st, ino, mtime);
-        return rc;
     case NK_JOBS:
     case NK_STATUS:
     case NK_GROUP:
-        rc = cache_view_info(f->cache, n->view, refresh, &mtime, timeout);
-        fill_dir(f, st, ino, mtime);
+        rc = cache_view_info(f->cache, tree_is_listing(n) ? n->view : VIEW_ALL, refresh, &vi);
+        if (rc == 0) {
+            fill_dir(f, st, ino, vi.mtime);
+            *timeout = vi.fresh_s;
+        }
         return rc;
     case NK_REFRESH:
         fill_file(f, st, ino, 0644, 0, f->started);
@@ -151,17 +148,17 @@ static int stats_entry(struct fs_ctx *f, struct fuse_entry_param *e)
  * content's version, so the kernel may cache it for good; an unfinished
  * job's version is pinned until the kernel forgets the inode, while the
  * name moves on to newer versions after ttl. */
-static int job_file_entry(struct fs_ctx *f, struct entry *ent, int slot, int file, bool refresh,
+static int job_file_entry(struct fs_ctx *f, uint64_t seq, int slot, int file, bool refresh,
                           struct fuse_entry_param *e)
 {
-    struct job_meta m;
+    struct cache_rec r;
     struct job *j = NULL;
     double fresh;
-    int rc = cache_entry_snapshot(f->cache, ent, refresh, &m, &fresh, &j);
+    int rc = cache_job(f->cache, (uint32_t)seq, refresh, &r, &fresh, &j);
     if (rc)
         return rc;
-    struct node n = {.kind = NK_JOBFILE, .view = slot, .file = file,
-                     .seq = cache_entry_seq(ent), .version = m.version};
+    struct node n = {.kind = NK_JOBFILE, .view = slot, .file = file, .seq = seq,
+                     .version = r.meta.version};
     e->ino = tree_ino(&n);
     e->attr_timeout = LONG_TIMEOUT;
     if (j) {
@@ -170,7 +167,7 @@ static int job_file_entry(struct fs_ctx *f, struct entry *ent, int slot, int fil
         e->entry_timeout = fresh;
         job_unref(j);
     } else {
-        fill_file(f, &e->attr, e->ino, 0444, m.size[file], m.mtime);
+        fill_file(f, &e->attr, e->ino, 0444, r.meta.size[file], r.meta.mtime);
         e->entry_timeout = LONG_TIMEOUT;
     }
     return rc;
@@ -185,8 +182,7 @@ static int file_content(struct fs_ctx *f, const struct node *n, uint64_t ino, st
         return 0;
     if (n->kind != NK_JOBFILE)
         return -ENOENT;
-    struct entry *e = cache_entry_by_seq(f->cache, n->seq);
-    return e ? cache_job_version(f->cache, e, n->version, job) : -ENOENT;
+    return cache_job_version(f->cache, (uint32_t)n->seq, n->version, job);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -271,7 +267,6 @@ static int resolve(struct fs_ctx *f, uint64_t parent, const struct node *p, cons
 {
     struct node n;
     int rc;
-    struct timespec mt;
     *neg_timeout = LONG_TIMEOUT;
     const struct tree_fixed *fx = tree_fixed_child(parent, name);
     if (fx) {
@@ -284,35 +279,43 @@ static int resolve(struct fs_ctx *f, uint64_t parent, const struct node *p, cons
     }
     if (p->kind == NK_BYDOMAIN || p->kind == NK_BYDATE) {
         int v;
+        struct view_info vi = {.fresh_s = 0};
         rc = cache_group_find(f->cache, group_kind_of(p), name, &v);
-        cache_view_info(f->cache, VIEW_ALL, false, &mt, neg_timeout);
+        cache_view_info(f->cache, VIEW_ALL, false, &vi);
+        *neg_timeout = vi.fresh_s;
         if (rc)
             return rc;
         n = (struct node){.kind = NK_GROUP, .view = v};
         e->ino = tree_ino(&n);
-        e->entry_timeout = *neg_timeout;
+        e->entry_timeout = vi.fresh_s;
         return node_attr(f, &n, false, &e->attr, &e->attr_timeout);
     }
     if (tree_is_listing(p)) {
-        struct entry *ent;
-        struct job_meta m;
+        char id[NAME_MAX_BYTES + 1];
+        int len = names_decode(name, id);
+        struct cache_rec r;
         double fresh = 0;
-        rc = cache_lookup(f->cache, p->view, name, &ent, &m, &fresh);
-        *neg_timeout = names_is_probe(name) ? f->ttl : fresh;
+        /* names that can never be ids (the .git and .swp probes of shells
+         * and editors) cost nothing */
+        if (names_is_probe(name)) {
+            *neg_timeout = f->ttl;
+            return -ENOENT;
+        }
+        rc = len < 0 ? -ENOENT : cache_lookup(f->cache, p->view, id, (size_t)len, &r, &fresh);
+        *neg_timeout = fresh;
         if (rc)
             return rc;
-        n = (struct node){.kind = NK_JOBDIR, .view = slot_of(f, p), .seq = cache_entry_seq(ent)};
-        fill_dir(f, &e->attr, tree_ino(&n), ts(m.mtime));
+        n = (struct node){.kind = NK_JOBDIR, .view = slot_of(f, p), .seq = r.seq};
+        fill_dir(f, &e->attr, tree_ino(&n), ts(r.meta.mtime));
         e->ino = tree_ino(&n);
-        e->attr_timeout = m.final ? LONG_TIMEOUT : fresh;
+        e->attr_timeout = r.meta.final ? LONG_TIMEOUT : fresh;
         e->entry_timeout = fresh; /* membership is as fresh as the listing */
         return 0;
     }
     if (p->kind == NK_JOBDIR) {
-        struct entry *ent = cache_entry_by_seq(f->cache, p->seq);
-        for (int i = 0; ent && i < JOB_NFILES; i++)
+        for (int i = 0; i < JOB_NFILES; i++)
             if (strcmp(name, job_file_names[i]) == 0)
-                return job_file_entry(f, ent, p->view, i, refresh, e);
+                return job_file_entry(f, p->seq, p->view, i, refresh, e);
     }
     return -ENOENT;
 }
@@ -328,8 +331,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         return;
     }
     int rc = resolve(ctx(req), parent, &p, name, true, &e, &neg);
-    if (rc == -ENOENT)
+    if (rc == -ENOENT) {
+        notify_negative(ctx(req)->notify, parent, name, neg);
         reply_negative(req, neg);
+    }
     else if (rc)
         fuse_reply_err(req, -rc);
     else if (fuse_reply_entry(req, &e) != 0 && (e.ino >> 62) != 0)
@@ -353,13 +358,15 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 /* The names of a directory at positions [pos, pos + max): "." and "..",
  * the fixed children, then the listing (jobs, groups, or a job's files). */
+#define DIR_WINDOW 256
 struct dir_page {
     struct node self;
     uint64_t ino;
     size_t nfixed;
     const struct tree_fixed *fixed[8];
-    struct entry *jobs[256];
+    struct cache_rec jobs[DIR_WINDOW];
     size_t njobs, jobs_from;
+    struct view_info info; /* of the listing (for groups: of all jobs) */
     struct group_list groups;
 };
 
@@ -368,13 +375,17 @@ static uint64_t parent_of(struct fs_ctx *f, const struct node *n, uint64_t ino)
     switch (n->kind) {
     case NK_JOBDIR: {
         if (n->view < SLOT_DOMAIN)
-            return n->view == VIEW_ALL ? 2 : tree_ino(&(struct node){.kind = NK_STATUS, .view = n->view});
-        struct entry *e = cache_entry_by_seq(f->cache, n->seq);
-        int g = e ? cache_entry_group(f->cache, e, n->view == SLOT_DOMAIN ? GROUP_DOMAIN : GROUP_DATE) : 0;
-        return g ? tree_ino(&(struct node){.kind = NK_GROUP, .view = g}) : 2;
+            return n->view == VIEW_ALL ? INO_JOBS
+                                       : tree_ino(&(struct node){.kind = NK_STATUS, .view = n->view});
+        struct cache_rec r;
+        double fresh;
+        uint32_t g = 0;
+        if (cache_job(f->cache, (uint32_t)n->seq, false, &r, &fresh, NULL) == 0)
+            g = r.group[n->view == SLOT_DOMAIN ? GROUP_DOMAIN : GROUP_DATE];
+        return g ? tree_ino(&(struct node){.kind = NK_GROUP, .view = (int)g}) : INO_JOBS;
     }
     case NK_GROUP:
-        return cache_view_kind(f->cache, n->view) == GROUP_DOMAIN ? 12 : 13;
+        return cache_view_kind(f->cache, n->view) == GROUP_DOMAIN ? INO_BYDOMAIN : INO_BYDATE;
     default:
         for (size_t i = 0; i < tree_fixed_count; i++)
             if (tree_fixed_nodes[i].ino == ino)
@@ -390,19 +401,26 @@ static int load_page(struct fs_ctx *f, struct dir_page *d, size_t pos)
             d->fixed[d->nfixed++] = &tree_fixed_nodes[i];
     size_t first = 2 + d->nfixed;
     d->jobs_from = pos > first ? pos - first : 0;
+    d->info.fresh_s = LONG_TIMEOUT;
     if (tree_is_listing(&d->self))
         /* the start of a listing is a use: a stale one is fetched again */
-        return cache_view_window(f->cache, d->self.view, pos == 0, d->jobs_from, d->jobs, 256,
-                                 &d->njobs);
-    if (d->self.kind == NK_BYDOMAIN || d->self.kind == NK_BYDATE)
-        return cache_groups_list(f->cache, group_kind_of(&d->self), &d->groups);
+        return cache_view_window(f->cache, d->self.view, pos == 0, d->jobs_from, d->jobs,
+                                 DIR_WINDOW, &d->njobs, &d->info);
+    if (d->self.kind == NK_BYDOMAIN || d->self.kind == NK_BYDATE) {
+        int rc = cache_groups_list(f->cache, group_kind_of(&d->self), &d->groups);
+        if (rc == 0)
+            rc = cache_view_info(f->cache, VIEW_ALL, false, &d->info);
+        return rc;
+    }
     return 0;
 }
 
-/* The name and node at position pos; false past the end. */
+/* The name and node at position pos, and its record when it is a job of
+ * the listing; false past the end. */
 static bool page_item(struct fs_ctx *f, struct dir_page *d, size_t pos, char *name,
-                      struct node *n, uint64_t *ino)
+                      struct node *n, uint64_t *ino, const struct cache_rec **rec)
 {
+    *rec = NULL;
     if (pos < 2) {
         strcpy(name, pos == 0 ? "." : "..");
         n->kind = NK_NONE;
@@ -426,11 +444,10 @@ static bool page_item(struct fs_ctx *f, struct dir_page *d, size_t pos, char *na
     } else if (tree_is_listing(&d->self)) {
         if (pos < d->jobs_from || pos - d->jobs_from >= d->njobs)
             return false;
-        struct entry *e = d->jobs[pos - d->jobs_from];
-        if (cache_entry_name(e, name) < 0)
+        *rec = &d->jobs[pos - d->jobs_from];
+        if (names_encode((*rec)->id, (*rec)->id_len, name) < 0)
             name[0] = '\0';
-        *n = (struct node){.kind = NK_JOBDIR, .view = slot_of(f, &d->self),
-                           .seq = cache_entry_seq(e)};
+        *n = (struct node){.kind = NK_JOBDIR, .view = slot_of(f, &d->self), .seq = (*rec)->seq};
     } else if (pos < d->groups.n) {
         snprintf(name, NAME_MAX_BYTES + 1, "%s", d->groups.items[pos].name);
         *n = (struct node){.kind = NK_GROUP, .view = d->groups.items[pos].view};
@@ -441,26 +458,23 @@ static bool page_item(struct fs_ctx *f, struct dir_page *d, size_t pos, char *na
     return true;
 }
 
-/* The entry of a child readdirplus already knows: no name to resolve. */
+/* The entry of a child readdirplus already knows: no name to resolve, and
+ * for a job of the listing no second trip to the cache. */
 static int known_entry(struct fs_ctx *f, const struct dir_page *d, const struct node *n,
-                       struct fuse_entry_param *e)
+                       const struct cache_rec *rec, struct fuse_entry_param *e)
 {
-    struct timespec mt;
-    double fresh = LONG_TIMEOUT;
-    int rc;
+    int rc = 0;
     if (n->kind == NK_STATS)
         return stats_entry(f, e);
     e->ino = tree_ino(n);
-    if (n->kind == NK_JOBDIR)
-        rc = jobdir_attr(f, n, false, &e->attr, &e->attr_timeout);
-    else
+    if (rec) {
+        fill_dir(f, &e->attr, e->ino, ts(rec->meta.mtime));
+        e->attr_timeout = rec->meta.final ? LONG_TIMEOUT : d->info.fresh_s;
+    } else {
         rc = node_attr(f, n, false, &e->attr, &e->attr_timeout);
+    }
     /* names in a listing (or a list of groups) are as fresh as the listing */
-    if (tree_is_listing(&d->self))
-        cache_view_info(f->cache, d->self.view, false, &mt, &fresh);
-    else if (d->self.kind == NK_BYDOMAIN || d->self.kind == NK_BYDATE)
-        cache_view_info(f->cache, VIEW_ALL, false, &mt, &fresh);
-    e->entry_timeout = fresh;
+    e->entry_timeout = d->info.fresh_s;
     return rc;
 }
 
@@ -486,7 +500,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
         char name[NAME_MAX_BYTES + 1];
         struct node n;
         uint64_t cino;
-        if (!page_item(f, d, pos, name, &n, &cino))
+        const struct cache_rec *rec;
+        if (!page_item(f, d, pos, name, &n, &cino, &rec))
             break;
         if (!name[0])
             continue;
@@ -509,10 +524,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
             e.attr.st_ino = cino;
             e.attr.st_mode = S_IFDIR;
         } else if (n.kind == NK_JOBFILE) {
-            struct entry *ent = cache_entry_by_seq(f->cache, n.seq);
-            if (!ent || job_file_entry(f, ent, n.view, n.file, false, &e) != 0)
+            if (job_file_entry(f, n.seq, n.view, n.file, false, &e) != 0)
                 continue;
-        } else if (known_entry(f, d, &n, &e) != 0) {
+        } else if (known_entry(f, d, &n, rec, &e) != 0) {
             continue;
         }
         used += fuse_add_direntry_plus(req, buf + used, rem, name, &e, (off_t)pos + 1);
@@ -568,17 +582,25 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_err(req, rc == -ESTALE ? EIO : -rc);
         return;
     }
-    const char *data = j ? j->file[n.file] : b->data;
     size_t len = j ? j->size[n.file] : b->len;
-    if (off < 0 || (size_t)off >= len)
+    if (off < 0 || (size_t)off >= len) {
         fuse_reply_buf(req, NULL, 0);
-    else
-        fuse_reply_buf(req, data + off, len - (size_t)off < size ? len - (size_t)off : size);
+    } else if (b) {
+        fuse_reply_buf(req, b->data + off, len - (size_t)off < size ? len - (size_t)off : size);
+    } else {
+        /* a job's file is rendered from its text when read; the kernel keeps
+         * the pages, so this happens about once per file */
+        struct buf out = {0};
+        job_render(j, n.file, &out);
+        if (out.oom || out.len != len)
+            fuse_reply_err(req, out.oom ? ENOMEM : EIO);
+        else
+            fuse_reply_buf(req, out.p + off, len - (size_t)off < size ? len - (size_t)off : size);
+        buf_free(&out);
+    }
     job_unref(j);
     blob_unref(b);
 }
-
-static void invalidate_all(struct fs_ctx *f);
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
@@ -591,119 +613,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
         fuse_reply_err(req, EROFS);
         return;
     }
-    invalidate_all(ctx(req));
+    /* waits (up to a second) for the kernel to have been told, so an `ls`
+     * right after it sees the new listing; not for good, in case a
+     * notification waits on an operation queued behind this one */
+    notify_refresh_wait(ctx(req)->notify, 1000);
     fuse_reply_write(req, size);
-}
-
-struct inval {
-    struct fs_ctx *f;
-    struct fuse_session *se;
-    uint64_t *unfinished; /* sequence numbers of unfinished jobs */
-    size_t n;
-    char **absent;        /* names in jobs/ the kernel holds as absent */
-    size_t nabsent;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    int refs;             /* the thread and the writer: the last one frees */
-};
-
-static void inval_put(struct inval *iv)
-{
-    pthread_mutex_lock(&iv->mu);
-    bool last = --iv->refs == 0;
-    pthread_mutex_unlock(&iv->mu);
-    if (last) {
-        pthread_cond_destroy(&iv->cv);
-        pthread_mutex_destroy(&iv->mu);
-        free(iv->unfinished);
-        for (size_t i = 0; i < iv->nabsent; i++)
-            free(iv->absent[i]);
-        free(iv->absent);
-        free(iv);
-    }
-}
-
-/* Runs outside any operation: notifying the kernel from inside one on a
- * related inode can deadlock. */
-static void *inval_thread(void *arg)
-{
-    struct inval *iv = arg;
-    for (size_t i = 0; i < tree_fixed_count; i++) {
-        struct node n;
-        tree_decode(tree_fixed_nodes[i].ino, &n);
-        if (tree_is_listing(&n) || n.kind == NK_BYDOMAIN || n.kind == NK_BYDATE)
-            fuse_lowlevel_notify_inval_inode(iv->se, tree_fixed_nodes[i].ino, 0, 0);
-    }
-    /* an unfinished job's file names point at the version they were looked
-     * up with: make the kernel ask again, in every directory it may be in */
-    for (size_t i = 0; i < iv->n; i++)
-        for (int slot = 0; slot <= SLOT_DATE; slot++) {
-            struct node d = {.kind = NK_JOBDIR, .view = slot, .seq = iv->unfinished[i]};
-            for (int f = 0; f < JOB_NFILES; f++)
-                fuse_lowlevel_notify_inval_entry(iv->se, tree_ino(&d), job_file_names[f],
-                                                 strlen(job_file_names[f]));
-        }
-    for (size_t i = 0; i < iv->nabsent; i++)
-        fuse_lowlevel_notify_inval_entry(iv->se, 2, iv->absent[i], strlen(iv->absent[i]));
-    pthread_mutex_lock(&iv->mu);
-    iv->done = true;
-    pthread_cond_broadcast(&iv->cv);
-    pthread_mutex_unlock(&iv->mu);
-    struct fs_ctx *f = iv->f;
-    inval_put(iv);
-    atomic_fetch_sub(&f->notifiers, 1);
-    return NULL;
-}
-
-void fs_wait_notifiers(struct fs_ctx *f)
-{
-    for (int i = 0; i < 500 && atomic_load(&f->notifiers) > 0; i++)
-        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
-}
-
-/* .scrapefs/refresh: everything stale here, and what the kernel cached of
- * listings and unfinished jobs' names dropped, so the next ls asks again.
- * The write waits (up to a second) for the kernel to have been told, so an
- * `ls` right after it sees the new listing; it does not wait for good in
- * case a notification waits on an operation queued behind this one. */
-static void invalidate_all(struct fs_ctx *f)
-{
-    struct inval *iv = calloc(1, sizeof *iv);
-    uint64_t *seqs = NULL;
-    char **absent = NULL;
-    size_t nabsent = 0;
-    size_t n = cache_expire_all(f->cache, &seqs, &absent, &nabsent);
-    log_info("refresh requested: every listing and unfinished job is stale");
-    pthread_t t;
-    if (!iv || !f->se) {
-        free(seqs);
-        for (size_t i = 0; i < nabsent; i++)
-            free(absent[i]);
-        free(absent);
-        free(iv);
-        return;
-    }
-    *iv = (struct inval){.f = f, .se = f->se, .unfinished = seqs, .n = n, .absent = absent,
-                         .nabsent = nabsent, .refs = 2};
-    pthread_mutex_init(&iv->mu, NULL);
-    pthread_cond_init(&iv->cv, NULL);
-    atomic_fetch_add(&f->notifiers, 1);
-    if (pthread_create(&t, NULL, inval_thread, iv) != 0) {
-        atomic_fetch_sub(&f->notifiers, 1);
-        iv->refs = 1;
-        inval_put(iv);
-        return;
-    }
-    pthread_detach(t);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 1;
-    pthread_mutex_lock(&iv->mu);
-    while (!iv->done && pthread_cond_timedwait(&iv->cv, &iv->mu, &until) == 0)
-        ;
-    pthread_mutex_unlock(&iv->mu);
-    inval_put(iv);
 }
 
 /* ---- extended attributes ---- */
@@ -726,23 +640,22 @@ static int xattr_job(struct fs_ctx *f, fuse_ino_t ino, struct job **out)
         blob_unref(b);
         return *out ? 0 : -ENODATA;
     }
-    struct entry *e = cache_entry_by_seq(f->cache, n.seq);
-    return e ? cache_job_get(f->cache, e, out) : -ENOENT;
+    struct cache_rec r;
+    double fresh;
+    int rc = cache_job(f->cache, (uint32_t)n.seq, false, &r, &fresh, NULL);
+    return rc ? rc : cache_job_version(f->cache, r.seq, r.meta.version, out);
 }
 
-static const char *xattr_value(const struct job *j, int i, size_t *len)
+/* Appends attribute i of a job; false when the job has none. */
+static bool xattr_value(const struct job *j, int i, struct buf *out)
 {
-    const char *v = NULL;
-    switch (i) {
-    case 0: v = j->url; break;
-    case 1: *len = j->id_len; return j->id;
-    case 2: v = j->status_text; break;
-    case 3: v = j->created_at; break;
-    case 4: v = j->completed_at; break;
+    static const enum page_field fields[NXATTR] = {PF_URL, PF_JOB_ID, PF_STATUS, PF_CREATED_AT,
+                                                   PF_COMPLETED_AT};
+    if (i == 1) {
+        buf_put(out, j->id, j->id_len);
+        return true;
     }
-    if (v)
-        *len = strlen(v);
-    return v;
+    return job_string(j, fields[i], out);
 }
 
 static void reply_xattr_data(fuse_req_t req, const char *data, size_t len, size_t size)
@@ -772,13 +685,17 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         return;
     }
     for (int i = 0; i < NXATTR; i++) {
-        size_t len = 0;
-        const char *v;
-        if (strcmp(name, xattr_names[i]) == 0 && (v = xattr_value(j, i, &len)) != NULL) {
-            reply_xattr_data(req, v, len, size);
+        struct buf v = {0};
+        if (strcmp(name, xattr_names[i]) == 0 && xattr_value(j, i, &v)) {
+            if (v.oom)
+                fuse_reply_err(req, ENOMEM);
+            else
+                reply_xattr_data(req, v.p ? v.p : "", v.len, size);
+            buf_free(&v);
             job_unref(j);
             return;
         }
+        buf_free(&v);
     }
     job_unref(j);
     fuse_reply_err(req, ENODATA);
@@ -799,8 +716,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
     char list[256];
     size_t len = 0;
     for (int i = 0; i < NXATTR; i++) {
-        size_t vl;
-        if (xattr_value(j, i, &vl)) {
+        struct buf v = {0};
+        bool has = xattr_value(j, i, &v);
+        buf_free(&v);
+        if (has) {
             size_t nl = strlen(xattr_names[i]) + 1;
             memcpy(list + len, xattr_names[i], nl);
             len += nl;

@@ -24,8 +24,7 @@ const char *const http_kind_names[HTTP_NKINDS] = {"probe", "list", "detail"};
 struct batch {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t *done;  /* indices of finished requests, in finishing order */
-    size_t ndone;
+    struct xfer *done, **done_tail; /* finished attempts, in finishing order */
 };
 
 /* One request as the network thread sees it. Owned by http_run's frame. */
@@ -39,7 +38,8 @@ struct xfer {
     bool too_big;
     int64_t deadline, next_try;
     char errbuf[CURL_ERROR_SIZE];
-    struct xfer *next;
+    struct xfer *next;      /* in the network thread's lists */
+    struct xfer *done_next; /* in the batch's done queue */
 };
 
 struct http_client {
@@ -135,7 +135,9 @@ static void finish(struct xfer *x, int err, const char *msg)
         x->easy = NULL;
     }
     pthread_mutex_lock(&x->batch->mu);
-    x->batch->done[x->batch->ndone++] = x->index;
+    x->done_next = NULL;
+    *x->batch->done_tail = x;
+    x->batch->done_tail = &x->done_next;
     pthread_cond_broadcast(&x->batch->cv);
     pthread_mutex_unlock(&x->batch->mu);
 }
@@ -187,10 +189,14 @@ static int start(struct http_client *c, struct xfer *x, int64_t now)
     return 0;
 }
 
-static unsigned next_rand(struct http_client *c)
+/* Exponential backoff with jitter before attempt attempts + 1. */
+static int64_t backoff_ms(unsigned *rng, int attempts)
 {
-    c->rng = c->rng * 1103515245u + 12345u;
-    return c->rng >> 8;
+    int64_t d = (int64_t)BACKOFF_BASE_MS << (attempts - 1 < 10 ? attempts - 1 : 10);
+    if (d > BACKOFF_MAX_MS)
+        d = BACKOFF_MAX_MS;
+    *rng = *rng * 1103515245u + 12345u;
+    return d / 2 + (int64_t)((*rng >> 8) % (unsigned)(d / 2 + 1));
 }
 
 /* Decides what a finished attempt means: done, or another try later. */
@@ -201,7 +207,7 @@ static void on_done(struct http_client *c, struct xfer *x, CURLcode res, int64_t
     long status = 0;
     curl_off_t retry_after = 0;
     char msg[256];
-    bool retryable = false, malformed = false;
+    bool retryable = false;
     enum http_err_kind kind = HE_NETWORK;
 
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -214,14 +220,8 @@ static void on_done(struct http_client *c, struct xfer *x, CURLcode res, int64_t
               res == CURLE_OK ? "" : ", ", res == CURLE_OK ? "" : curl_easy_strerror(res));
     if (res == CURLE_OK) {
         if (status >= 200 && status < 300) {
-            if (!r->valid || r->valid(x->body.p ? x->body.p : "", x->body.len)) {
-                finish(x, 0, NULL);
-                return;
-            }
-            malformed = retryable = true;
-            kind = HE_MALFORMED;
-            snprintf(msg, sizeof msg, "malformed response body (HTTP %ld, %zu bytes)", status,
-                     x->body.len);
+            finish(x, 0, NULL); /* the caller judges the body (http_run_each) */
+            return;
         } else {
             snprintf(msg, sizeof msg, "HTTP %ld", status);
             if (status == 429 || status == 503) {
@@ -271,10 +271,7 @@ static void on_done(struct http_client *c, struct xfer *x, CURLcode res, int64_t
             /* a hostile Retry-After is bounded by the deadline below */
             delay = (retry_after > 86400 ? 86400 : (int64_t)retry_after) * 1000;
         } else {
-            int64_t d = (int64_t)BACKOFF_BASE_MS << (r->attempts - 1 < 10 ? r->attempts - 1 : 10);
-            if (d > BACKOFF_MAX_MS)
-                d = BACKOFF_MAX_MS;
-            delay = d / 2 + (int64_t)(next_rand(c) % (unsigned)(d / 2 + 1));
+            delay = backoff_ms(&c->rng, r->attempts);
         }
         if (now + delay < x->deadline) {
             log_debug("%s: %s; retry %d in %lld ms", http_kind_names[r->kind], msg, r->attempts,
@@ -290,7 +287,7 @@ static void on_done(struct http_client *c, struct xfer *x, CURLcode res, int64_t
         size_t l = strlen(msg);
         snprintf(msg + l, sizeof msg - l, " (after %d attempts)", r->attempts);
     }
-    finish(x, http_errno(status, res, malformed), msg);
+    finish(x, http_errno(status, res, false), msg);
 }
 
 static void *net_main(void *arg)
@@ -440,15 +437,25 @@ nomem:
     return -ENOMEM;
 }
 
-void http_client_free(struct http_client *c)
+void http_client_stop(struct http_client *c)
 {
     if (!c)
         return;
     pthread_mutex_lock(&c->mu);
+    bool first = !c->stopping;
     c->stopping = true;
     pthread_mutex_unlock(&c->mu);
-    curl_multi_wakeup(c->multi);
-    pthread_join(c->thread, NULL);
+    if (first) {
+        curl_multi_wakeup(c->multi);
+        pthread_join(c->thread, NULL);
+    }
+}
+
+void http_client_free(struct http_client *c)
+{
+    if (!c)
+        return;
+    http_client_stop(c);
     curl_multi_cleanup(c->multi);
     /* the header list holds the key: scrub it before it goes back to malloc */
     for (struct curl_slist *l = c->headers; l; l = l->next)
@@ -466,23 +473,75 @@ void http_run(struct http_client *c, struct http_req *reqs, size_t n, int64_t de
     http_run_each(c, reqs, n, deadline_ms, NULL, NULL);
 }
 
+/* Hands x back to the network thread for another attempt at `when`. */
+static void requeue(struct http_client *c, struct xfer *x, int64_t when)
+{
+    buf_free(&x->body);
+    x->next_try = when;
+    x->next = NULL;
+    pthread_mutex_lock(&c->mu);
+    bool stopping = c->stopping;
+    if (!stopping) {
+        struct xfer **tail = &c->incoming;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = x;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (stopping)
+        finish(x, -EIO, "shutting down");
+    else
+        curl_multi_wakeup(c->multi);
+}
+
+/* A 2xx body the caller found malformed: another attempt when one fits in
+ * the deadline (true), else the request fails for good. */
+static bool retry_malformed(struct http_client *c, struct xfer *x, unsigned *rng)
+{
+    struct http_req *r = x->req;
+    atomic_fetch_add(&c->errors[HE_MALFORMED], 1);
+    int64_t now = http_now_ms();
+    if (r->attempts <= c->cfg.retries) {
+        int64_t delay = backoff_ms(rng, r->attempts);
+        if (now + delay < x->deadline) {
+            log_debug("%s: malformed response body; retry %d in %lld ms", http_kind_names[r->kind],
+                      r->attempts, (long long)delay);
+            atomic_fetch_add(&c->retries, 1);
+            free(r->body);
+            r->body = NULL;
+            r->len = 0;
+            requeue(c, x, now + delay);
+            return true;
+        }
+    }
+    int n = snprintf(r->errmsg, sizeof r->errmsg, "malformed response body (HTTP %ld, %zu bytes)",
+                     r->status, r->len);
+    if (r->attempts > 1 && n > 0 && (size_t)n < sizeof r->errmsg)
+        snprintf(r->errmsg + n, sizeof r->errmsg - (size_t)n, " (after %d attempts)", r->attempts);
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+    r->err = -EIO;
+    return false;
+}
+
 void http_run_each(struct http_client *c, struct http_req *reqs, size_t n, int64_t deadline_ms,
-                   void (*each)(struct http_req *r, void *arg), void *arg)
+                   int (*each)(struct http_req *r, void *arg), void *arg)
 {
     if (n == 0)
         return;
     struct xfer *xs = calloc(n, sizeof *xs);
-    size_t *done = calloc(n, sizeof *done);
-    if (!xs || !done) {
-        free(xs);
-        free(done);
+    if (!xs) {
         for (size_t i = 0; i < n; i++) {
             reqs[i].err = -ENOMEM;
             snprintf(reqs[i].errmsg, sizeof reqs[i].errmsg, "out of memory");
+            if (each)
+                each(&reqs[i], arg);
         }
         return;
     }
-    struct batch b = {.done = done};
+    struct batch b = {.done = NULL};
+    b.done_tail = &b.done;
     pthread_mutex_init(&b.mu, NULL);
     pthread_cond_init(&b.cv, NULL);
     for (size_t i = 0; i < n; i++) {
@@ -507,23 +566,35 @@ void http_run_each(struct http_client *c, struct http_req *reqs, size_t n, int64
         pthread_mutex_unlock(&c->mu);
         curl_multi_wakeup(c->multi);
     }
-    /* hand each finished request to the caller while the rest are in flight */
+    /* judge and hand over each finished request while the rest are in
+     * flight; a malformed body goes back for another attempt */
+    unsigned rng = (unsigned)http_now_ms() ^ (unsigned)(uintptr_t)xs;
     size_t handled = 0;
     pthread_mutex_lock(&b.mu);
     while (handled < n) {
-        while (b.ndone == handled)
+        while (!b.done)
             pthread_cond_wait(&b.cv, &b.mu);
-        size_t upto = b.ndone;
+        struct xfer *x = b.done;
+        b.done = x->done_next;
+        if (!b.done)
+            b.done_tail = &b.done;
         pthread_mutex_unlock(&b.mu);
-        for (; handled < upto; handled++)
-            if (each)
-                each(&reqs[done[handled]], arg);
+        struct http_req *r = x->req;
+        bool again = false;
+        if (each && r->err == 0 && each(r, arg) == -EBADMSG) {
+            again = retry_malformed(c, x, &rng);
+            if (!again)
+                each(r, arg); /* the failure, for good */
+        } else if (each && r->err) {
+            each(r, arg);
+        }
+        if (!again)
+            handled++;
         pthread_mutex_lock(&b.mu);
     }
     pthread_mutex_unlock(&b.mu);
     pthread_cond_destroy(&b.cv);
     pthread_mutex_destroy(&b.mu);
-    free(done);
     free(xs);
 }
 

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 static uint64_t hash(const char *k, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+    uint64_t h = fnv1a(k, len);
     h ^= h >> 29;
     return h ? h : 1;
 }

@@ -1,9 +1,10 @@
 #include "jsontext.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
-static inline size_t skip_ws(const char *s, size_t len, size_t i)
+size_t jt_skip_ws(const char *s, size_t len, size_t i)
 {
     while (i < len && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))
         i++;
@@ -21,12 +22,62 @@ static inline int hexdig(char c)
     return -1;
 }
 
-/* s[i] is '"'; returns the offset past the closing quote or -1. */
-static ssize_t scan_string(const char *s, size_t len, size_t i)
+size_t jt_utf8_len(const unsigned char *s, size_t avail)
 {
+    unsigned c = s[0];
+    size_t n;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0; /* a continuation byte, an overlong lead (c0, c1) or f5-ff */
+    }
+    if (avail < n)
+        return 0;
+    for (size_t k = 1; k < n; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[k] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* Bytes a string scan must stop at: the quote, a backslash, control bytes
+ * and (unless trusted) the start of a multi-byte sequence. */
+static bool plain[256];
+static bool plain_ascii[256];
+
+static void plain_init(void)
+{
+    for (int c = 0x20; c < 0x100; c++) {
+        plain[c] = c != '"' && c != '\\';
+        plain_ascii[c] = plain[c] && c < 0x80;
+    }
+}
+
+ssize_t jt_skip_string(const char *s, size_t len, size_t i, struct jt_scan *sc)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, plain_init);
+    const bool *ok = sc->utf8 == JT_UTF8_TRUST ? plain : plain_ascii;
+    const unsigned char *u = (const unsigned char *)s;
     i++;
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
+    for (;;) {
+        while (i < len && ok[u[i]])
+            i++;
+        if (i >= len)
+            return -1;
+        unsigned char c = u[i];
         if (c == '"')
             return (ssize_t)i + 1;
         if (c == '\\') {
@@ -49,10 +100,17 @@ static ssize_t scan_string(const char *s, size_t len, size_t i)
         } else if (c < 0x20) {
             return -1;
         } else {
-            i++;
+            size_t n = jt_utf8_len(u + i, len - i);
+            if (n) {
+                i += n;
+            } else if (sc->utf8 == JT_UTF8_REPORT) {
+                sc->bad_utf8 = true;
+                i++;
+            } else {
+                return -1;
+            }
         }
     }
-    return -1;
 }
 
 static inline bool is_digit(char c)
@@ -101,7 +159,7 @@ static ssize_t scan_literal(const char *s, size_t len, size_t i, const char *lit
     return (ssize_t)(i + n);
 }
 
-ssize_t jt_skip_value(const char *s, size_t len, size_t i, size_t *maxdepth)
+ssize_t jt_skip(const char *s, size_t len, size_t i, struct jt_scan *sc)
 {
     char small[64];
     char *stack = small;
@@ -109,7 +167,7 @@ ssize_t jt_skip_value(const char *s, size_t len, size_t i, size_t *maxdepth)
     ssize_t r, result = -1;
 
 value:
-    i = skip_ws(s, len, i);
+    i = jt_skip_ws(s, len, i);
     if (i >= len)
         goto out;
     switch (s[i]) {
@@ -129,7 +187,7 @@ value:
         stack[depth++] = open;
         if (depth > deepest)
             deepest = depth;
-        i = skip_ws(s, len, i + 1);
+        i = jt_skip_ws(s, len, i + 1);
         if (i < len && s[i] == (open == '{' ? '}' : ']')) {
             i++;
             depth--;
@@ -140,7 +198,7 @@ value:
         goto key;
     }
     case '"':
-        r = scan_string(s, len, i);
+        r = jt_skip_string(s, len, i, sc);
         break;
     case 't':
         r = scan_literal(s, len, i, "true");
@@ -161,13 +219,13 @@ value:
     goto after;
 
 key:
-    i = skip_ws(s, len, i);
+    i = jt_skip_ws(s, len, i);
     if (i >= len || s[i] != '"')
         goto out;
-    r = scan_string(s, len, i);
+    r = jt_skip_string(s, len, i, sc);
     if (r < 0)
         goto out;
-    i = skip_ws(s, len, (size_t)r);
+    i = jt_skip_ws(s, len, (size_t)r);
     if (i >= len || s[i] != ':')
         goto out;
     i++;
@@ -178,7 +236,7 @@ after:
         result = (ssize_t)i;
         goto out;
     }
-    i = skip_ws(s, len, i);
+    i = jt_skip_ws(s, len, i);
     if (i >= len)
         goto out;
     if (s[i] == ',') {
@@ -197,15 +255,23 @@ after:
 out:
     if (stack != small)
         free(stack);
-    if (maxdepth)
-        *maxdepth = deepest;
+    sc->depth = deepest;
     return result;
+}
+
+ssize_t jt_skip_value(const char *s, size_t len, size_t pos, size_t *depth)
+{
+    struct jt_scan sc = {.utf8 = JT_UTF8_STRICT};
+    ssize_t end = jt_skip(s, len, pos, &sc);
+    if (depth)
+        *depth = sc.depth;
+    return end;
 }
 
 bool jt_validate(const char *s, size_t len)
 {
     ssize_t end = jt_skip_value(s, len, 0, NULL);
-    return end >= 0 && skip_ws(s, len, (size_t)end) == len;
+    return end >= 0 && jt_skip_ws(s, len, (size_t)end) == len;
 }
 
 enum jt_type jt_type_of(struct jt_span v)
@@ -243,9 +309,9 @@ static bool iter_begin(struct jt_iter *it, struct jt_span v, char open)
 /* Moves past the separator before the next item; false at the closing byte. */
 static bool iter_step(struct jt_iter *it)
 {
-    size_t i = skip_ws(it->s, it->len, it->pos);
+    size_t i = jt_skip_ws(it->s, it->len, it->pos);
     if (i < it->len && it->s[i] == ',')
-        i = skip_ws(it->s, it->len, i + 1);
+        i = jt_skip_ws(it->s, it->len, i + 1);
     it->pos = i;
     return i < it->len && it->s[i] != '}' && it->s[i] != ']';
 }
@@ -264,16 +330,17 @@ bool jt_object_next(struct jt_iter *it, struct jt_span *key, struct jt_span *val
 {
     if (!iter_step(it))
         return false;
-    ssize_t kend = scan_string(it->s, it->len, it->pos);
+    struct jt_scan sc = {.utf8 = JT_UTF8_TRUST};
+    ssize_t kend = jt_skip_string(it->s, it->len, it->pos, &sc);
     if (kend < 0)
         return false;
     key->p = it->s + it->pos;
     key->len = (size_t)kend - it->pos;
-    size_t i = skip_ws(it->s, it->len, (size_t)kend);
+    size_t i = jt_skip_ws(it->s, it->len, (size_t)kend);
     if (i >= it->len || it->s[i] != ':')
         return false;
-    i = skip_ws(it->s, it->len, i + 1);
-    ssize_t vend = jt_skip_value(it->s, it->len, i, NULL);
+    i = jt_skip_ws(it->s, it->len, i + 1);
+    ssize_t vend = jt_skip(it->s, it->len, i, &sc);
     if (vend < 0)
         return false;
     val->p = it->s + i;
@@ -286,7 +353,8 @@ bool jt_array_next(struct jt_iter *it, struct jt_span *val)
 {
     if (!iter_step(it))
         return false;
-    ssize_t vend = jt_skip_value(it->s, it->len, it->pos, NULL);
+    struct jt_scan sc = {.utf8 = JT_UTF8_TRUST};
+    ssize_t vend = jt_skip(it->s, it->len, it->pos, &sc);
     if (vend < 0)
         return false;
     val->p = it->s + it->pos;
@@ -353,13 +421,9 @@ static uint32_t hex4(const char *p)
     return (uint32_t)(hexdig(p[0]) << 12 | hexdig(p[1]) << 8 | hexdig(p[2]) << 4 | hexdig(p[3]));
 }
 
-char *jt_string_decode(struct jt_span str, size_t *outlen)
+void jt_string_append(struct jt_span str, struct buf *out)
 {
-    /* decoding never lengthens a string (an escape is at least as long as
-     * the bytes it stands for): one exact allocation, no growth */
-    struct buf b = {.p = malloc(str.len), .cap = str.len};
-    if (!b.p)
-        return NULL;
+    struct buf b = *out;
     const char *p = str.p + 1, *end = str.p + str.len - 1;
     while (p < end) {
         const char *bs = memchr(p, '\\', (size_t)(end - p));
@@ -400,6 +464,17 @@ char *jt_string_decode(struct jt_span str, size_t *outlen)
         default: buf_putc(&b, e); break; /* " \ / */
         }
     }
+    *out = b;
+}
+
+char *jt_string_decode(struct jt_span str, size_t *outlen)
+{
+    /* decoding never lengthens a string (an escape is at least as long as
+     * the bytes it stands for): one exact allocation, no growth */
+    struct buf b = {.p = malloc(str.len), .cap = str.len};
+    if (!b.p)
+        return NULL;
+    jt_string_append(str, &b);
     buf_putc(&b, '\0');
     if (b.oom) {
         buf_free(&b);
@@ -407,6 +482,38 @@ char *jt_string_decode(struct jt_span str, size_t *outlen)
     }
     *outlen = b.len - 1;
     return b.p;
+}
+
+size_t jt_string_decoded_len(struct jt_span str)
+{
+    size_t n = 0;
+    const char *p = str.p + 1, *end = str.p + str.len - 1;
+    while (p < end) {
+        if (*p != '\\') {
+            n++;
+            p++;
+            continue;
+        }
+        if (p[1] != 'u') {
+            n++;
+            p += 2;
+            continue;
+        }
+        uint32_t cp = hex4(p + 2);
+        p += 6;
+        if (cp >= 0xd800 && cp < 0xdc00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+            uint32_t lo = hex4(p + 2);
+            if (lo >= 0xdc00 && lo < 0xe000) {
+                n += 4;
+                p += 6;
+                continue;
+            }
+        }
+        if (cp >= 0xd800 && cp < 0xe000)
+            cp = 0xfffd;
+        n += cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
+    }
+    return n;
 }
 
 static inline void newline(struct buf *out, size_t depth)
@@ -427,20 +534,32 @@ static size_t scalar_len(const char *s, size_t len, size_t i)
     return j - i;
 }
 
-void jt_pretty(struct jt_span v, struct buf *out)
+/* The end of the string token at s[i] in validated text. */
+static size_t string_end(const char *s, size_t len, size_t i)
+{
+    struct jt_scan sc = {.utf8 = JT_UTF8_TRUST};
+    ssize_t e = jt_skip_string(s, len, i, &sc);
+    return e < 0 ? len : (size_t)e;
+}
+
+size_t jt_pretty_budget(size_t len)
+{
+    return 16 * len + (1u << 20);
+}
+
+bool jt_pretty_limit(struct jt_span v, struct buf *out, size_t limit)
 {
     const char *s = v.p;
     size_t len = v.len, i = 0, depth = 0, start = out->len;
-    size_t limit = start + 16 * len + (1u << 20);
     while (i < len) {
-        i = skip_ws(s, len, i);
+        i = jt_skip_ws(s, len, i);
         if (i >= len)
             break;
         char c = s[i];
         switch (c) {
         case '{':
         case '[': {
-            size_t j = skip_ws(s, len, i + 1);
+            size_t j = jt_skip_ws(s, len, i + 1);
             if (j < len && s[j] == (c == '{' ? '}' : ']')) {
                 buf_putc(out, c);
                 buf_putc(out, s[j]);
@@ -471,8 +590,7 @@ void jt_pretty(struct jt_span v, struct buf *out)
             i++;
             break;
         case '"': {
-            ssize_t e = scan_string(s, len, i);
-            size_t end = e < 0 ? len : (size_t)e;
+            size_t end = string_end(s, len, i);
             buf_put(out, s + i, end - i);
             i = end;
             break;
@@ -486,15 +604,44 @@ void jt_pretty(struct jt_span v, struct buf *out)
             break;
         }
         }
-        if (out->len > limit) {
+        if (out->len - start > limit) {
             out->len = start;
             jt_compact(v, out);
-            return;
+            return false;
         }
     }
+    return true;
 }
 
-void jt_compact(struct jt_span v, struct buf *out)
+void jt_pretty(struct jt_span v, struct buf *out)
+{
+    jt_pretty_limit(v, out, jt_pretty_budget(v.len));
+}
+
+/* Appends the string token s[i..end) writing U+FFFD for each byte that is
+ * not part of a valid UTF-8 sequence. */
+static void put_mended(struct buf *out, const char *s, size_t i, size_t end)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = i;
+    while (i < end) {
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = jt_utf8_len(u + i, end - i);
+        if (n) {
+            i += n;
+            continue;
+        }
+        buf_put(out, s + run, i - run);
+        buf_put(out, "\xef\xbf\xbd", 3);
+        run = ++i;
+    }
+    buf_put(out, s + run, end - run);
+}
+
+static void compact(struct jt_span v, struct buf *out, bool mend)
 {
     const char *s = v.p;
     size_t len = v.len, i = 0;
@@ -502,9 +649,11 @@ void jt_compact(struct jt_span v, struct buf *out)
     while (i < len) {
         char c = s[i];
         if (c == '"') {
-            ssize_t e = scan_string(s, len, i);
-            size_t end = e < 0 ? len : (size_t)e;
-            buf_put(out, s + i, end - i);
+            size_t end = string_end(s, len, i);
+            if (mend)
+                put_mended(out, s, i, end);
+            else
+                buf_put(out, s + i, end - i);
             i = end;
         } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
             i++;
@@ -518,4 +667,14 @@ void jt_compact(struct jt_span v, struct buf *out)
             i = j;
         }
     }
+}
+
+void jt_compact(struct jt_span v, struct buf *out)
+{
+    compact(v, out, false);
+}
+
+void jt_compact_mend(struct jt_span v, struct buf *out)
+{
+    compact(v, out, true);
 }

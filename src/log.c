@@ -8,6 +8,8 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "hash.h"
+
 static enum log_level g_level = LOGL_WARN;
 static bool g_syslog;
 static char *g_secret;
@@ -93,11 +95,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 static uint64_t hash_bytes(const char *kind, const char *key, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *k = kind; *k; k++)
-        h = (h ^ (unsigned char)*k) * 1099511628211ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+    uint64_t h = fnv1a_more(fnv1a(kind, strlen(kind)), key, len);
     return h ? h : 1;
 }
 

@@ -18,11 +18,14 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "control.h"
 #include "fs.h"
 #include "http.h"
 #include "lister.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
+#include "page.h"
 
 #define KEY_ENV "FREDDY_API_KEY"
 #define KEY_MAX 4096
@@ -75,6 +78,12 @@ static char *read_key(const struct options *o)
     return key;
 }
 
+static int accept_page(struct http_req *r, void *arg)
+{
+    (void)arg;
+    return r->err ? 0 : page_accept(r->body, r->len);
+}
+
 /* One small list call before mounting: a rejected key or an unreachable API
  * is reported on the terminal and nothing gets mounted. */
 static int probe(struct http_client *h, const struct options *o)
@@ -82,8 +91,8 @@ static int probe(struct http_client *h, const struct options *o)
     char *url = NULL;
     if (asprintf(&url, "%s/scrape/jobs?limit=1", o->api_url) < 0)
         return -1;
-    struct http_req r = {.url = url, .kind = HTTP_PROBE, .valid = lister_page_valid};
-    http_run(h, &r, 1, http_now_ms() + (int64_t)o->timeout * 1000);
+    struct http_req r = {.url = url, .kind = HTTP_PROBE};
+    http_run_each(h, &r, 1, http_now_ms() + (int64_t)o->timeout * 1000, accept_page, NULL);
     int rc = 0;
     if (r.err) {
         rc = -1;
@@ -111,7 +120,9 @@ int main(int argc, char *argv[])
     struct http_client *http = NULL;
     struct cache *cache = NULL;
     struct pins *pins = NULL;
-    char *key = NULL;
+    struct notify *notify = NULL;
+    struct control *control = NULL;
+    char *key = NULL, *mnt_abs = NULL;
     char err[512];
     int ret = 1;
 
@@ -170,15 +181,19 @@ int main(int argc, char *argv[])
     if (probed != 0)
         goto out;
 
+    /* fuse_daemonize() changes to /: keep the mount point's absolute path */
+    mnt_abs = realpath(fo.mountpoint, NULL);
     struct fs_ctx fsx = {.api_url = o.api_url, .uid = getuid(), .gid = getgid(),
                          .started = time(NULL), .ttl = o.ttl};
+    if (notify_new(&notify) != 0)
+        goto out;
+    fsx.notify = notify;
     se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, &fsx);
     if (!se)
         goto out;
-    if (fuse_set_signal_handlers(se) != 0)
-        goto out_session;
+    signal(SIGPIPE, SIG_IGN);
     if (fuse_session_mount(se, fo.mountpoint) != 0)
-        goto out_signals;
+        goto out_session;
     if (fuse_daemonize(fo.foreground) != 0)
         goto out_unmount;
     log_init(fo.debug ? LOGL_DEBUG : (enum log_level)o.log_level, !fo.foreground);
@@ -188,16 +203,21 @@ int main(int argc, char *argv[])
         goto out_unmount;
     }
     struct lister lister = {.http = http, .api_url = o.api_url, .page_size = o.page_size};
+    struct source src = lister_source(&lister);
     struct cache_config cc = {.ttl_s = o.ttl, .timeout_s = o.timeout,
                               .cap_bytes = (size_t)o.cache_size_mib << 20};
-    if (cache_new(&cc, &lister, &cache) != 0 || pins_new(&pins) != 0) {
+    if (cache_new(&cc, &src, &cache) != 0 || pins_new(&pins) != 0) {
         log_error("out of memory");
         goto out_unmount;
     }
     fsx.cache = cache;
     fsx.pins = pins;
     fsx.http = http;
-    fsx.se = se;
+    if (notify_start(notify, se, cache, pins, mnt_abs) != 0 ||
+        control_start(se, http, notify, &control) != 0) {
+        log_error("cannot start the notifier and control threads");
+        goto out_unmount;
+    }
     log_info("mounted %s on %s", o.api_url, fo.mountpoint);
 
     if (fo.singlethread) {
@@ -216,23 +236,23 @@ int main(int argc, char *argv[])
         ret = fuse_session_loop_mt(se, lc);
         fuse_loop_cfg_destroy(lc);
     }
-    /* the loop reports the signal that ended it: that is a clean stop */
-    if (ret == SIGINT || ret == SIGTERM || ret == SIGHUP || ret == -SIGINT || ret == -SIGTERM ||
-        ret == -SIGHUP)
-        ret = 0;
     ret = ret != 0;
 
 out_unmount:
+    /* the stop first (nothing waits on the network or the kernel any more),
+     * then the unmount */
+    control_finish(control);
+    notify_stop(notify);
+    http_client_stop(http);
     fuse_session_unmount(se);
-    fs_wait_notifiers(&fsx);
-out_signals:
-    fuse_remove_signal_handlers(se);
 out_session:
     fuse_session_destroy(se);
 out:
+    notify_free(notify);
     pins_free(pins);
     cache_free(cache);
     http_client_free(http);
+    free(mnt_abs);
     if (key) {
         explicit_bzero(key, strlen(key));
         free(key);

@@ -85,3 +85,16 @@ int names_is_probe(const char *name)
 {
     return name[0] == '.';
 }
+
+int names_encode_group(const char *s, size_t len, char *out)
+{
+    int n = names_encode(s, len, out);
+    if (n >= 6 && memcmp(out + n - 6, ".jsonl", 6) == 0) {
+        if (n + 2 > NAME_MAX_BYTES)
+            return -ENAMETOOLONG;
+        memmove(out + n - 3, out + n - 5, 6); /* "jsonl" and the NUL */
+        memcpy(out + n - 6, "%2E", 3);
+        n += 2;
+    }
+    return n;
+}

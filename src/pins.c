@@ -88,8 +88,8 @@ static bool same_content(const struct pin *pn, const struct job *job, const stru
     if (pn->job == job)
         return true;
     const struct job *a = pn->job;
-    return a && job && a->size[JOB_JSON] == job->size[JOB_JSON] &&
-           memcmp(a->file[JOB_JSON], job->file[JOB_JSON], a->size[JOB_JSON]) == 0;
+    return a && job && a->text_len == job->text_len &&
+           memcmp(a->text, job->text, a->text_len) == 0;
 }
 
 int pins_add(struct pins *p, uint64_t ino, struct job *job, struct blob *blob)
@@ -159,4 +159,18 @@ void pins_usage(struct pins *p, size_t *inodes, size_t *bytes)
     *inodes = p->map.count;
     *bytes = p->bytes;
     pthread_mutex_unlock(&p->mu);
+}
+
+size_t pins_job_inodes(struct pins *p, uint64_t **out)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&p->mu);
+    *out = malloc((p->map.count ? p->map.count : 1) * sizeof **out);
+    for (size_t i = 0; *out && i < p->map.cap; i++) {
+        struct pin *pn = p->map.slots[i].val;
+        if (p->map.slots[i].hash && pn->job)
+            (*out)[n++] = pn->ino;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }

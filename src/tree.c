@@ -15,13 +15,23 @@
 #define SLOT_BITS 3
 #define KIND_BITS 2
 
+/* The slots of a job node: the fetched views, then by-domain and by-date;
+ * all must fit the slot bits, and the job tag must leave room for the
+ * fixed inodes below it. */
+_Static_assert(SLOT_DOMAIN >= VIEW_COUNT && SLOT_DATE == SLOT_DOMAIN + 1,
+               "group slots follow the fetched views");
+_Static_assert(SLOT_DATE < (1 << SLOT_BITS), "every slot fits SLOT_BITS");
+_Static_assert(JOB_NFILES + 1 <= (1 << KIND_BITS), "a job's files fit KIND_BITS");
+_Static_assert(VERSION_SHIFT + 16 <= 62, "the version fits below the tag bits");
+_Static_assert(SEQ_BITS >= 32, "every entry's sequence number fits SEQ_BITS");
+
 const struct tree_fixed tree_fixed_nodes[] = {
-    {1, 1, "", NK_ROOT, -1},
-    {2, 1, "jobs", NK_JOBS, VIEW_ALL},
+    {INO_ROOT, INO_ROOT, "", NK_ROOT, -1},
+    {INO_JOBS, INO_ROOT, "jobs", NK_JOBS, VIEW_ALL},
     {9, 1, ".scrapefs", NK_CTL, -1},
     {3, 2, "by-status", NK_BYSTATUS, -1},
-    {12, 2, "by-domain", NK_BYDOMAIN, -1},
-    {13, 2, "by-date", NK_BYDATE, -1},
+    {INO_BYDOMAIN, 2, "by-domain", NK_BYDOMAIN, -1},
+    {INO_BYDATE, 2, "by-date", NK_BYDATE, -1},
     {4, 3, "pending", NK_STATUS, VIEW_STATUS0 + ST_PENDING},
     {5, 3, "processing", NK_STATUS, VIEW_STATUS0 + ST_PROCESSING},
     {6, 3, "completed", NK_STATUS, VIEW_STATUS0 + ST_COMPLETED},

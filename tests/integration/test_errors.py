@@ -59,6 +59,11 @@ def test_stale_listing_served_when_refresh_fails(sim, mount):
     s.clear()
 
 
+# After a failed fetch its failure is given out this long (s) before the
+# next attempt (README, "Freshness and caching").
+PAUSE = 2.0
+
+
 def test_never_fetched_job_under_500_is_eio(sim, mount):
     s = sim(jobs=25)
     m = mount(s, opts="ttl=30," + OPTS)
@@ -75,7 +80,9 @@ def test_never_fetched_job_under_500_is_eio(sim, mount):
     lst, det, _ = s.requests()
     assert 1 <= det <= 4, s.stats()
     s.clear()
-    # the failure is not remembered as "no such job"
+    # the failure is remembered for the pause (a retry right away fails at
+    # once), and not as "no such job": after the pause the job is there
+    time.sleep(PAUSE + 0.1)
     assert os.path.isdir(os.path.join(m.jobs, "job_unlucky"))
 
 
@@ -121,6 +128,7 @@ def test_hanging_server_gives_eio_within_timeout(sim, mount):
         assert elapsed <= TIMEOUT + 2, elapsed
     finally:
         s.clear()
+    time.sleep(PAUSE + 0.1)  # the failure is remembered that long
     assert os.path.isdir(os.path.join(m.jobs, "job_hung"))
 
 

@@ -151,6 +151,7 @@ def _list_scenario(s, m, kind, extra, out):
     # (b) a listing never fetched: EIO
     s.reset()
     got, err, el = timed_call(listdir_b, view[cold_v])
+    t_failed = time.monotonic()
     st = s.stats()
     out.check("(b) permanent fault on a never-fetched listing: EIO",
               err is not None and err.errno == errno.EIO, _op(got, err, el))
@@ -232,6 +233,7 @@ def _detail_scenario(s, m, kind, extra, out):
     # (b) a job never fetched: EIO
     s.reset()
     got, err, el = timed_call(os.stat, os.path.join(m.jobs, "job_detail_never", "job.json"))
+    t_failed = time.monotonic()
     st = s.stats()
     out.check("(b) permanent fault on a never-fetched job: EIO",
               err is not None and err.errno == errno.EIO, _op(got, err, el))
@@ -444,4 +446,5 @@ def test_hang_on_list_cold_mount(sim, mount):
         assert os.path.isdir(os.path.join(m.path, ".scrapefs"))
     finally:
         s.clear()
+    time.sleep(PAUSE + 0.1)  # the failure is remembered that long
     assert jobs_entries(m.path) >= expected_names(s.jobs())

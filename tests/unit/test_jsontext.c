@@ -137,6 +137,44 @@ static void test_validate(void)
     CHECK_INT(jt_skip_value(t, strlen(t), 0, NULL), -1);
 }
 
+/* UTF-8 inside strings, judged as jansson judges it (fuzz_utf8 compares
+ * the two on random input). */
+static void test_utf8(void)
+{
+    VALID("\"caf\xc3\xa9 \xe6\x9d\xb1 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"");
+    INVALID("\"\xc3\"");              /* cut short */
+    INVALID("\"\xc3(\"");             /* no continuation byte */
+    INVALID("\"\x80\"");              /* a continuation byte alone */
+    INVALID("\"\xc0\xaf\"");          /* overlong */
+    INVALID("\"\xe0\x80\xaf\"");      /* overlong */
+    INVALID("\"\xed\xa0\x80\"");      /* a surrogate */
+    INVALID("\"\xf4\x90\x80\x80\"");  /* above U+10FFFF */
+    INVALID("\"\xff\"");
+    INVALID("{\"k\xff\":1}");          /* in a key too */
+
+    /* reported, not refused, when the caller asks so */
+    const char *t = "[\"a\xff" "b\", \"\xc3\xa9\"]";
+    struct jt_scan sc = {.utf8 = JT_UTF8_REPORT};
+    CHECK_INT(jt_skip(t, strlen(t), 0, &sc), (long long)strlen(t));
+    CHECK(sc.bad_utf8);
+    sc = (struct jt_scan){.utf8 = JT_UTF8_REPORT};
+    CHECK_INT(jt_skip("[\"\xc3\xa9\"]", 6, 0, &sc), 6);
+    CHECK(!sc.bad_utf8);
+
+    /* mending writes U+FFFD for each byte that is not UTF-8 */
+    struct buf b = {0};
+    jt_compact_mend((struct jt_span){t, strlen(t)}, &b);
+    buf_putc(&b, '\0');
+    CHECK_STR(b.p, "[\"a\xef\xbf\xbd" "b\",\"\xc3\xa9\"]");
+    CHECK(jt_validate(b.p, b.len - 1));
+    buf_free(&b);
+    const char *cut = "\"\xe6\x9d\"";
+    jt_compact_mend((struct jt_span){cut, strlen(cut)}, &b);
+    buf_putc(&b, '\0');
+    CHECK_STR(b.p, "\"\xef\xbf\xbd\xef\xbf\xbd\"");
+    buf_free(&b);
+}
+
 static void test_type_and_iter(void)
 {
     CHECK_INT(jt_type_of(span("{}")), JT_OBJECT);
@@ -441,6 +479,7 @@ static void test_round_trips(void)
 
 int main(void)
 {
+    test_utf8();
     test_validate();
     test_type_and_iter();
     test_object_get();

@@ -15,7 +15,30 @@
 #include "check.h"
 #include "job.h"
 #include "jsontext.h"
-#include "lister.h"
+#include "page.h"
+
+/* A job's three files, rendered; each must be exactly its announced size. */
+struct files {
+    struct buf f[JOB_NFILES];
+};
+
+static void render_all(const struct job *j, struct files *out, int line)
+{
+    for (int f = 0; f < JOB_NFILES; f++) {
+        memset(&out->f[f], 0, sizeof out->f[f]);
+        job_render(j, f, &out->f[f]);
+        buf_putc(&out->f[f], '\0'); /* for printing; not part of the file */
+        out->f[f].len--;
+        check_int((long long)out->f[f].len, (long long)j->size[f], __FILE__, line,
+                  "rendered length", "size[f]");
+    }
+}
+
+static void files_free(struct files *fl)
+{
+    for (int f = 0; f < JOB_NFILES; f++)
+        buf_free(&fl->f[f]);
+}
 
 static char *read_file(const char *path, size_t *len)
 {
@@ -67,6 +90,8 @@ static void run_case(const char *dir, const char *name)
         free(in);
         return;
     }
+    struct files fl;
+    render_all(j, &fl, __LINE__);
     for (int f = 0; f < JOB_NFILES; f++) {
         size_t wlen;
         snprintf(path, sizeof path, "%s/%s/%s", dir, name, job_file_names[f]);
@@ -75,12 +100,19 @@ static void run_case(const char *dir, const char *name)
             fprintf(stderr, "    cannot read %s\n", path);
             continue;
         }
-        if (!CHECK_MEM(j->file[f], j->size[f], want, wlen))
+        if (!CHECK_MEM(fl.f[f].p, fl.f[f].len, want, wlen))
             fprintf(stderr, "    case %s, file %s\n", name, job_file_names[f]);
         free(want);
     }
-    if (!CHECK(jt_validate(j->file[JOB_JSON], j->size[JOB_JSON])))
+    if (!CHECK(jt_validate(fl.f[JOB_JSON].p, fl.f[JOB_JSON].len)))
         fprintf(stderr, "    case %s: job.json is not valid JSON\n", name);
+    /* the job keeps the object with its whitespace removed, nothing else */
+    struct buf compact = {0};
+    jt_compact((struct jt_span){p, len}, &compact);
+    if (!CHECK_MEM(j->text, j->text_len, compact.p, compact.len))
+        fprintf(stderr, "    case %s: the kept text\n", name);
+    buf_free(&compact);
+    files_free(&fl);
     job_unref(j);
     free(in);
 }
@@ -147,31 +179,34 @@ static void test_deep(void)
             buf_free(&in);
             continue;
         }
-        CHECK(jt_validate(j->file[JOB_JSON], j->size[JOB_JSON]));
-        CHECK(j->size[JOB_JSON] > 0 && j->file[JOB_JSON][j->size[JOB_JSON] - 1] == '\n');
+        struct files fl;
+        render_all(j, &fl, __LINE__);
+        const struct buf *js = &fl.f[JOB_JSON], *data = &fl.f[JOB_DATA];
+        CHECK(jt_validate(js->p, js->len));
+        CHECK(js->len > 0 && js->p[js->len - 1] == '\n');
         /* data.jsonl: the one element, compact, on one line */
-        CHECK(j->size[JOB_DATA] > 1);
-        CHECK(memchr(j->file[JOB_DATA], '\n', j->size[JOB_DATA]) ==
-              j->file[JOB_DATA] + j->size[JOB_DATA] - 1);
-        CHECK(jt_validate(j->file[JOB_DATA], j->size[JOB_DATA] - 1));
+        CHECK(data->len > 1);
+        CHECK(memchr(data->p, '\n', data->len) == data->p + data->len - 1);
+        CHECK(jt_validate(data->p, data->len - 1));
         CHECK_UINT(j->size[JOB_ERROR], 0);
         /* the indentation is bounded */
         size_t run = 0, maxrun = 0;
-        for (size_t i = 0; i < j->size[JOB_JSON]; i++) {
-            run = j->file[JOB_JSON][i] == ' ' ? run + 1 : 0;
+        for (size_t i = 0; i < js->len; i++) {
+            run = js->p[i] == ' ' ? run + 1 : 0;
             if (run > maxrun)
                 maxrun = run;
         }
         CHECK(maxrun <= 2 * JT_PRETTY_MAX_DEPTH + 1);
         /* compacting job.json gives back the input's tokens */
         struct buf c1 = {0}, c2 = {0};
-        struct jt_span jv = {j->file[JOB_JSON], j->size[JOB_JSON] - 1};
+        struct jt_span jv = {js->p, js->len - 1};
         struct jt_span iv = {in.p, in.len};
         jt_compact(jv, &c1);
         jt_compact(iv, &c2);
         CHECK_MEM(c1.p, c1.len, c2.p, c2.len);
         buf_free(&c1);
         buf_free(&c2);
+        files_free(&fl);
         job_unref(j);
         buf_free(&in);
     }
@@ -202,8 +237,11 @@ static void test_compact_fallback(void)
     struct jt_span v = {in.p, in.len};
     jt_compact(v, &want);
     buf_putc(&want, '\n');
-    CHECK_MEM(j->file[JOB_JSON], j->size[JOB_JSON], want.p, want.len);
+    struct files fl;
+    render_all(j, &fl, __LINE__);
+    CHECK_MEM(fl.f[JOB_JSON].p, fl.f[JOB_JSON].len, want.p, want.len);
     CHECK(j->size[JOB_JSON] <= 8 * in.len);
+    files_free(&fl);
     job_unref(j);
     buf_free(&want);
 
@@ -216,9 +254,11 @@ static void test_compact_fallback(void)
     buf_fill(&in, ']', JT_PRETTY_MAX_DEPTH - 1);
     buf_putc(&in, '}');
     if (CHECK_INT(job_parse(in.p, in.len, 0, &j, why, sizeof why), 0)) {
-        CHECK(memchr(j->file[JOB_JSON], '\n', j->size[JOB_JSON]) !=
-              j->file[JOB_JSON] + j->size[JOB_JSON] - 1);
-        CHECK(jt_validate(j->file[JOB_JSON], j->size[JOB_JSON]));
+        render_all(j, &fl, __LINE__);
+        const struct buf *js = &fl.f[JOB_JSON];
+        CHECK(memchr(js->p, '\n', js->len) != js->p + js->len - 1);
+        CHECK(jt_validate(js->p, js->len));
+        files_free(&fl);
         job_unref(j);
     }
     buf_free(&in);
@@ -271,16 +311,27 @@ static void test_fields(void)
     CHECK_STR(name, "a%2Fb%00c");
     CHECK_INT(j->status, ST_CANCELLED);
     CHECK(j->final);
-    CHECK_STR(j->status_text, "cancelled");
-    CHECK_STR(j->url, "https://x.example/");
-    CHECK_STR(j->created_at, "2026-11-28T10:00:00Z");
-    CHECK(j->completed_at == NULL);
-    CHECK_INT(j->created, 1795860000);
+    static const struct {
+        enum page_field f;
+        const char *want; /* NULL: no string */
+    } fields[] = {{PF_STATUS, "cancelled"}, {PF_URL, "https://x.example/"},
+                  {PF_CREATED_AT, "2026-11-28T10:00:00Z"}, {PF_COMPLETED_AT, NULL},
+                  {PF_ERROR_MESSAGE, NULL}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        struct buf v = {0};
+        bool has = job_string(j, fields[i].f, &v);
+        buf_putc(&v, '\0');
+        CHECK_INT(has, fields[i].want != NULL);
+        if (fields[i].want)
+            CHECK_STR(v.p, fields[i].want);
+        buf_free(&v);
+    }
+    CHECK_INT(j->created_us, 1795860000LL * 1000000);
     CHECK_INT(j->mtime, 1795860000);
-    /* every file lives in the one allocation, in order */
-    CHECK(j->file[JOB_ERROR] == j->file[JOB_JSON] + j->size[JOB_JSON]);
-    CHECK(j->file[JOB_DATA] == j->file[JOB_ERROR] + j->size[JOB_ERROR]);
-    CHECK(j->bytes >= j->size[0] + j->size[1] + j->size[2]);
+    CHECK_STR(j->domain, "x.example");
+    CHECK_STR(j->date, "2026-11-28");
+    /* the job holds its text once: no rendered file is kept */
+    CHECK(j->bytes < sizeof *j + 2 * j->text_len + 64);
 
     /* a reference keeps the snapshot alive */
     struct job *r = job_ref(j);
@@ -309,8 +360,8 @@ static void test_fields(void)
     }
 }
 
-#define PAGE(lit) lister_page_valid((lit), sizeof(lit) - 1)
-#define DETAIL(lit) lister_job_valid((lit), sizeof(lit) - 1)
+#define PAGE(lit) (page_accept((lit), sizeof(lit) - 1) == 0)
+#define DETAIL(lit) (page_accept_job((lit), sizeof(lit) - 1) == 0)
 
 /* What counts as a well-formed answer (anything else is retried). */
 static void test_pages(void)
@@ -333,6 +384,10 @@ static void test_pages(void)
     CHECK(!PAGE("[{\"jobs\":[],\"total\":0}]"));
     CHECK(!PAGE("{\"jobs\":[],\"total\":0} {}"));
     CHECK(!PAGE("{\"jobs\":[],\"total\":99999999999999999999999999}"));
+    CHECK(!PAGE("{\"jobs\":["));                        /* cut after the bracket */
+    CHECK(!PAGE("{\"jobs\":[{\"job_id\":\"a\"}"));
+    /* one job's bad UTF-8 does not fail its page */
+    CHECK(PAGE("{\"jobs\":[{\"job_id\":\"a\",\"url\":\"x\xff\"},{\"job_id\":\"b\"}],\"total\":2}"));
 
     CHECK(DETAIL("{\"job_id\":\"a\"}"));
     CHECK(DETAIL(" {}\n"));
@@ -342,6 +397,59 @@ static void test_pages(void)
     CHECK(!DETAIL(""));
     CHECK(!DETAIL("  "));
     CHECK(!DETAIL("Not Found"));
+}
+
+/* A page is cut into jobs in one pass: each element with its fields. */
+static void test_page_parse(void)
+{
+    const char *body = "{\"total\": 3, \"jobs\": [ {\"job_id\":\"a\", \"status\":\"completed\","
+                       " \"job_id\":\"dup\", \"extracted_data\":[1, 2]}, 42,"
+                       " {\"status\":\"x\", \"url\":\"bad \xff utf8\"} ], \"limit\": 3}";
+    struct page pg;
+    if (!CHECK_INT(page_parse(body, strlen(body), &pg), 0))
+        return;
+    CHECK_INT(pg.total, 3);
+    if (CHECK_UINT(pg.n, 3)) {
+        const struct page_job *a = &pg.jobs[0], *b = &pg.jobs[1], *c = &pg.jobs[2];
+        CHECK(a->object && !a->bad_utf8);
+        CHECK_MEM(a->field[PF_JOB_ID].p, a->field[PF_JOB_ID].len, "\"a\"", 3); /* first wins */
+        CHECK_MEM(a->field[PF_EXTRACTED_DATA].p, a->field[PF_EXTRACTED_DATA].len, "[1, 2]", 6);
+        CHECK_UINT(a->field[PF_URL].len, 0);
+        CHECK(!b->object);
+        CHECK_MEM(b->text.p, b->text.len, "42", 2);
+        CHECK(c->object && c->bad_utf8);
+        CHECK_UINT(c->field[PF_JOB_ID].len, 0);
+
+        /* the job built from a mends its text and knows where its fields are */
+        struct job *j = NULL;
+        char why[128];
+        if (CHECK_INT(job_new(a, 0, &j, why, sizeof why), 0)) {
+            CHECK_MEM(j->text, j->text_len,
+                      "{\"job_id\":\"a\",\"status\":\"completed\",\"job_id\":\"dup\","
+                      "\"extracted_data\":[1,2]}", 73);
+            CHECK_MEM(j->text + j->field[PF_EXTRACTED_DATA].off, j->field[PF_EXTRACTED_DATA].len,
+                      "[1,2]", 5);
+            CHECK_UINT(j->size[JOB_DATA], 4);
+            job_unref(j);
+        }
+        CHECK_INT(job_new(b, 0, &j, why, sizeof why), -EINVAL);
+        CHECK_INT(job_new(c, 0, &j, why, sizeof why), -EINVAL);
+    }
+    page_free(&pg);
+
+    const char *bad = "{\"job_id\":\"m\xc3\",\"url\":\"https://h.example/\xff\"}";
+    struct job *j = NULL;
+    char why[128];
+    if (CHECK_INT(job_parse(bad, strlen(bad), 0, &j, why, sizeof why), 0)) {
+        CHECK(jt_validate(j->text, j->text_len)); /* mended: valid UTF-8 JSON */
+        CHECK_MEM(j->id, j->id_len, "m\xc3", 2); /* the id stays what names the job */
+        struct files fl;
+        render_all(j, &fl, __LINE__);
+        CHECK(jt_validate(fl.f[JOB_JSON].p, fl.f[JOB_JSON].len));
+        CHECK_CONTAINS(fl.f[JOB_JSON].p, "\"m\xef\xbf\xbd\"");
+        files_free(&fl);
+        job_unref(j);
+    }
 }
 
 int main(int argc, char **argv)
@@ -356,5 +464,6 @@ int main(int argc, char **argv)
     test_refused();
     test_fields();
     test_pages();
+    test_page_parse();
     return check_done("test_render");
 }

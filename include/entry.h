@@ -1,0 +1,58 @@
+/* The cache's records of jobs and views, shared by the modules that make up
+ * the cache: cache.c (entries, LRU, freshness), groups.c (by-domain and
+ * by-date) and refresh.c (reading a view's listing). Nothing else includes
+ * this: the fs side sees struct cache_rec.
+ *
+ * Locking: every field is guarded by the cache's mutex, except those marked
+ * "identity", which are set before the record is published and never
+ * change, so anyone holding the pointer may read them.
+ */
+#ifndef SCRAPEFS_ENTRY_H
+#define SCRAPEFS_ENTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "cache.h"
+#include "job.h"
+
+/* in_view has one bit per fetched view. */
+_Static_assert(VIEW_COUNT <= 8, "struct entry's in_view holds one bit per fetched view");
+
+struct entry {
+    uint32_t seq;              /* identity: 1-based, names the job's inodes */
+    uint16_t id_len;           /* identity */
+    uint8_t in_view;           /* bit v: listed in fetched view v */
+    bool created_ok;           /* created_at parsed (for the order of views) */
+    int64_t created_us;
+    struct job *job;           /* the text, one reference; NULL when evicted */
+    struct job_meta meta;
+    uint64_t digest;           /* of the text: tells new content from the same */
+    int64_t fetched_ms;        /* when its data last came in (0: never) */
+    int64_t fetch_start_ms;    /* when the fetch that brought it started */
+    uint32_t group[GROUP_NKINDS]; /* its by-domain and by-date views (0: none) */
+    struct entry *prev, *next; /* LRU while job != NULL; head = newest */
+    char id[];                 /* identity: the id's bytes and a NUL */
+};
+
+struct view {
+    int kind;                /* GROUP_*, or -1 for a fetched view */
+    char *name;              /* a group's directory name (owned) */
+    struct entry **items;    /* the members in the API's order (owned array) */
+    size_t n;
+    long total;              /* as the API last said */
+    int64_t fetched_ms;      /* when the listing landed (0: never) */
+    int64_t fetch_start_ms;  /* when the fetch that produced it started */
+    int64_t valid_until;     /* fresh until then (monotonic ms) */
+    struct timespec mtime;   /* when the members last changed, to the ns: the
+                                kernel drops a cached listing when it moves */
+    int last_err;
+};
+
+/* Replaces a view's members (taking the array); moves its mtime when they
+ * changed. */
+void view_set_members(struct view *vw, struct entry **items, size_t n);
+
+#endif

@@ -1,0 +1,136 @@
+#include "flight.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "idmap.h"
+
+/* Guarded by the owner's mutex, like everything here. */
+struct flight {
+    bool busy;        /* a fetch is under way */
+    bool in_map;      /* findable by key (false: detached or about to go) */
+    int rc;           /* the outcome of the landing */
+    int64_t started;  /* when the fetch began */
+    int64_t landed;   /* when it landed */
+    int64_t until;    /* a failure is given out until then */
+    int waiters;      /* callers waiting for the landing */
+    unsigned landings;
+    size_t len;
+    char key[];       /* the map's key */
+};
+
+struct flights {
+    pthread_mutex_t *mu;
+    pthread_cond_t cv; /* some flight landed */
+    struct idmap map;  /* key -> flight */
+};
+
+int flights_new(pthread_mutex_t *mu, struct flights **out)
+{
+    struct flights *fs = calloc(1, sizeof *fs);
+    if (!fs)
+        return -ENOMEM;
+    fs->mu = mu;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&fs->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    *out = fs;
+    return 0;
+}
+
+void flights_free(struct flights *fs)
+{
+    if (!fs)
+        return;
+    for (size_t i = 0; i < fs->map.cap; i++)
+        if (fs->map.slots[i].hash)
+            free(fs->map.slots[i].val);
+    idmap_free(&fs->map);
+    pthread_cond_destroy(&fs->cv);
+    free(fs);
+}
+
+/* Takes f out of the map; it is freed now, or by the last waiter. */
+static void detach(struct flights *fs, struct flight *f)
+{
+    if (f->in_map) {
+        idmap_del(&fs->map, f->key, f->len);
+        f->in_map = false;
+    }
+    if (!f->busy && f->waiters == 0)
+        free(f);
+}
+
+static int wait_landing(struct flights *fs, struct flight *f, int64_t deadline)
+{
+    struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
+    unsigned seen = f->landings;
+    int rc = 0;
+    f->waiters++;
+    while (f->landings == seen) {
+        if (pthread_cond_timedwait(&fs->cv, fs->mu, &ts) == ETIMEDOUT && f->landings == seen) {
+            rc = -EIO;
+            break;
+        }
+    }
+    if (f->landings != seen)
+        rc = f->rc;
+    f->waiters--;
+    if (!f->in_map && !f->busy && f->waiters == 0)
+        free(f);
+    return rc;
+}
+
+int flight_take(struct flights *fs, const void *key, size_t len, int64_t now, int64_t not_before,
+                int64_t deadline, struct flight **out)
+{
+    struct flight *f = idmap_get(&fs->map, key, len);
+    if (f && f->busy && f->started < not_before) {
+        detach(fs, f); /* started before a refresh asked for since: not good enough */
+        f = NULL;
+    } else if (f && !f->busy && (now >= f->until || f->landed < not_before)) {
+        detach(fs, f); /* a failure whose pause is over */
+        f = NULL;
+    }
+    if (f && f->busy)
+        return wait_landing(fs, f, deadline);
+    if (f)
+        return f->rc;
+    if (!(f = calloc(1, sizeof *f + len)))
+        return -ENOMEM;
+    memcpy(f->key, key, len);
+    f->len = len;
+    if (idmap_put(&fs->map, f->key, len, f)) {
+        free(f);
+        return -ENOMEM;
+    }
+    f->in_map = true;
+    f->busy = true;
+    f->started = now;
+    *out = f;
+    return FLIGHT_LEAD;
+}
+
+void flight_land(struct flights *fs, struct flight *f, int rc, int64_t now, int64_t pause_until)
+{
+    f->busy = false;
+    f->rc = rc;
+    f->landed = now;
+    f->until = pause_until;
+    f->landings++;
+    pthread_cond_broadcast(&fs->cv);
+    if (rc == 0 || pause_until <= now)
+        detach(fs, f); /* nothing to remember */
+    else if (!f->in_map && f->waiters == 0)
+        free(f);
+}
+
+size_t flights_count(const struct flights *fs)
+{
+    return fs->map.count;
+}
