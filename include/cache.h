@@ -60,6 +60,9 @@ struct cache_config {
     int ttl_s;
     int timeout_s;
     size_t cap_bytes;
+    /* CLOCK_MONOTONIC milliseconds; NULL: the real one (http_now_ms).
+     * Freshness and pauses follow it; tests move it by hand. */
+    int64_t (*clock_ms)(void);
 };
 
 struct cache_stats {

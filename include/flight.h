@@ -33,14 +33,14 @@ void flights_free(struct flights *fs);
 
 #define FLIGHT_LEAD 1
 
-/* Takes part in the flight of key at `now` (CLOCK_MONOTONIC ms). Returns
- * FLIGHT_LEAD with *out set: the caller fetches (it may drop the mutex) and
- * must flight_land(); or the outcome of a flight that was under way and
- * started at or after not_before (0 or a negative errno), or of a failure
- * remembered since not_before and still in its pause. Waiting ends at
- * `deadline` with -EIO. */
+/* Takes part in the flight of key at `now` (the owner's clock, in ms).
+ * Returns FLIGHT_LEAD with *out set: the caller fetches (it may drop the
+ * mutex) and must flight_land(); or the outcome of a flight that was under
+ * way and started at or after not_before (0 or a negative errno), or of a
+ * failure remembered since not_before and still in its pause. Waiting gives
+ * up with -EIO after wait_ms of real time. */
 int flight_take(struct flights *fs, const void *key, size_t len, int64_t now, int64_t not_before,
-                int64_t deadline, struct flight **out);
+                int64_t wait_ms, struct flight **out);
 
 /* Lands a led flight with its outcome; a failure (rc < 0) is remembered
  * until pause_until. The flight is gone for the caller afterwards. */

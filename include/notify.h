@@ -37,10 +37,6 @@ int notify_start(struct notify *n, struct fuse_session *se, struct cache *c, str
  * a signal handler (it only writes to a pipe). */
 void notify_refresh(struct notify *n);
 
-/* The same, then waits (up to ms) until the kernel has been told, so that an
- * `ls` right after it sees the new listing. Not from a signal handler. */
-void notify_refresh_wait(struct notify *n, int ms);
-
 /* Records that the kernel was told `name` is absent from directory parent
  * for timeout seconds, so a refresh can make it ask again. */
 void notify_negative(struct notify *n, uint64_t parent, const char *name, double timeout);

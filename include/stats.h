@@ -5,13 +5,22 @@
 #define SCRAPEFS_STATS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cache.h"
 #include "http.h"
 
+/* What the document shows besides the counters. */
+struct stats_about {
+    const char *api_url;
+    long pid;            /* the daemon's: kill -HUP refreshes */
+    uint64_t refreshes;  /* SIGHUP refreshes done */
+};
+
 /* Returns a new NUL-terminated document (caller frees) and its length, or
- * NULL when out of memory. */
-char *stats_render(const struct http_stats *h, const struct cache_stats *c, const char *api_url,
-                   size_t *len);
+ * NULL when out of memory. Reals have at most 15 significant digits
+ * (0.067, never 0.067000000000000004). */
+char *stats_render(const struct http_stats *h, const struct cache_stats *c,
+                   const struct stats_about *about, size_t *len);
 
 #endif

@@ -30,7 +30,6 @@ enum node_kind {
     NK_STATUS,    /* jobs/by-status/<status>/: one view */
     NK_CTL,       /* .scrapefs/ */
     NK_STATS,
-    NK_REFRESH,
     NK_BYDOMAIN,  /* jobs/by-domain/: one directory per host */
     NK_BYDATE,    /* jobs/by-date/: one directory per day */
     NK_GROUP,     /* jobs/by-domain/<host>/ or jobs/by-date/<day>/: a group view */

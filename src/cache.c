@@ -31,6 +31,7 @@ struct cache {
     pthread_mutex_t mu;
     /* Everything below is guarded by mu, but the configuration (set once). */
     struct source src;
+    int64_t (*clock)(void);
     int64_t ttl_ms, timeout_ms, pause_ms;
     size_t cap_bytes;
 
@@ -92,6 +93,7 @@ int cache_new(const struct cache_config *cfg, const struct source *src, struct c
         return -ENOMEM;
     pthread_mutex_init(&c->mu, NULL);
     c->src = *src;
+    c->clock = cfg->clock_ms ? cfg->clock_ms : http_now_ms;
     c->ttl_ms = (int64_t)cfg->ttl_s * 1000;
     c->timeout_ms = (int64_t)cfg->timeout_s * 1000;
     c->pause_ms = c->ttl_ms < PAUSE_AFTER_FAILURE_MS ? c->ttl_ms : PAUSE_AFTER_FAILURE_MS;
@@ -270,6 +272,13 @@ static void fill_rec(const struct entry *e, struct cache_rec *r)
     memcpy(r->group, e->group, sizeof r->group);
 }
 
+/* The network's deadline for a fetch starting now: on the real clock, which
+ * the HTTP client keeps, whatever clock the cache runs on. */
+static int64_t deadline_real(const struct cache *c)
+{
+    return http_now_ms() + c->timeout_ms;
+}
+
 static bool job_fresh(const struct cache *c, const struct entry *e, int64_t now)
 {
     return e->fetched_ms &&
@@ -324,7 +333,7 @@ static int install_jobs(struct install *in, struct job **jobs, size_t n, struct 
     struct cache *c = ci->c;
     size_t k = 0;
     pthread_mutex_lock(&c->mu);
-    int64_t now = http_now_ms();
+    int64_t now = c->clock();
     for (size_t i = 0; i < n; i++) {
         struct job *j = jobs[i];
         struct entry *e = entry_get(c, j->id, j->id_len, true);
@@ -384,7 +393,7 @@ static void view_failed(struct cache *c, int v, int rc, const char *err)
         log_error("API key rejected: %s: %s", what, err);
     else if (vw->fetched_ms)
         log_warn("%s: refresh failed, serving the listing from %lld s ago: %s", what,
-                 (long long)((http_now_ms() - vw->fetched_ms) / 1000), err);
+                 (long long)((c->clock() - vw->fetched_ms) / 1000), err);
     else
         log_warn("%s failed: %s", what, err);
     vw->last_err = rc;
@@ -396,14 +405,14 @@ static int refresh_view(struct cache *c, int v)
 {
     v = base_view(v);
     struct view *vw = &c->views[v];
-    int64_t now = http_now_ms();
+    int64_t now = c->clock();
     if (view_fresh(c, vw, now)) {
         c->hits++;
         return 0;
     }
     struct flight *f;
     uint8_t key[2] = {'v', (uint8_t)v};
-    int rc = flight_take(c->flights, key, sizeof key, now, c->expired_ms, now + c->timeout_ms, &f);
+    int rc = flight_take(c->flights, key, sizeof key, now, c->expired_ms, c->timeout_ms, &f);
     if (rc != FLIGHT_LEAD)
         return rc && vw->fetched_ms ? 0 : rc; /* another's outcome; stale if it failed */
     c->misses++;
@@ -412,11 +421,11 @@ static int refresh_view(struct cache *c, int v)
     struct listing ls;
     char err[256] = "";
     struct cache_install ci = {.in = {.jobs = install_jobs}, .c = c, .start = now};
-    rc = refresh_full(&c->src, v == VIEW_ALL ? NULL : view_name(v), now + c->timeout_ms, time(NULL),
+    rc = refresh_full(&c->src, v == VIEW_ALL ? NULL : view_name(v), deadline_real(c), time(NULL),
                       &ci.in, &ls, err, sizeof err);
 
     pthread_mutex_lock(&c->mu);
-    int64_t end = http_now_ms();
+    int64_t end = c->clock();
     if (rc == 0) {
         log_debug("listing %s: %zu jobs in %d calls, %lld ms", view_name(v), ls.n, ls.requests,
                   (long long)(end - now));
@@ -438,7 +447,7 @@ static void view_info_of(struct cache *c, int v, struct view_info *out)
 {
     struct view *vw = view_at(c, v), *base = &c->views[base_view(v)];
     out->mtime = vw->mtime;
-    out->fresh_s = view_fresh_left(c, base, http_now_ms());
+    out->fresh_s = view_fresh_left(c, base, c->clock());
 }
 
 int cache_view_info(struct cache *c, int v, bool refresh, struct view_info *out)
@@ -492,10 +501,10 @@ static int fetch_detail(struct cache *c, const char *id, size_t len, struct flig
     char err[256] = "";
     c->misses++;
     pthread_mutex_unlock(&c->mu);
-    int rc = c->src.ops->job(c->src.ctx, id, len, start + c->timeout_ms, time(NULL), &j, err,
+    int rc = c->src.ops->job(c->src.ctx, id, len, deadline_real(c), time(NULL), &j, err,
                              sizeof err);
     pthread_mutex_lock(&c->mu);
-    int64_t end = http_now_ms();
+    int64_t end = c->clock();
     struct entry *e = NULL;
     if (rc == 0 && !(e = entry_get(c, id, len, true))) {
         job_unref(j);
@@ -518,7 +527,7 @@ static int fetch_detail(struct cache *c, const char *id, size_t len, struct flig
  * fetching. */
 static int fetch_job(struct cache *c, struct entry *e, bool need_text, bool stale_ok)
 {
-    int64_t now = http_now_ms();
+    int64_t now = c->clock();
     bool fresh = e->fetched_ms && (stale_ok || job_fresh(c, e, now));
     if (fresh && (e->job || !need_text)) {
         c->hits++;
@@ -527,7 +536,7 @@ static int fetch_job(struct cache *c, struct entry *e, bool need_text, bool stal
     struct flight *f;
     uint8_t key[1 + sizeof e->seq] = {'e'};
     memcpy(key + 1, &e->seq, sizeof e->seq);
-    int rc = flight_take(c->flights, key, sizeof key, now, c->expired_ms, now + c->timeout_ms, &f);
+    int rc = flight_take(c->flights, key, sizeof key, now, c->expired_ms, c->timeout_ms, &f);
     if (rc == FLIGHT_LEAD) {
         struct entry *got;
         rc = fetch_detail(c, e->id, e->id_len, f, now, e->job != NULL, &got);
@@ -583,7 +592,7 @@ static bool in_view(struct cache *c, const struct entry *e, int v)
  * ask meanwhile; a 404 is remembered. Lock held. */
 static int lookup_unlisted(struct cache *c, const char *id, size_t len, struct entry **out)
 {
-    int64_t now = http_now_ms();
+    int64_t now = c->clock();
     struct entry *e = entry_get(c, id, len, false);
     if (e)
         *out = e;
@@ -603,7 +612,7 @@ static int lookup_unlisted(struct cache *c, const char *id, size_t len, struct e
         buf_put(&key, id, len);
         rc = key.oom ? -ENOMEM
                      : flight_take(c->flights, key.p, key.len, now, c->expired_ms,
-                                   now + c->timeout_ms, &f);
+                                   c->timeout_ms, &f);
         buf_free(&key);
         if (rc == FLIGHT_LEAD)
             rc = fetch_detail(c, id, len, f, now, false, &e);
@@ -612,7 +621,7 @@ static int lookup_unlisted(struct cache *c, const char *id, size_t len, struct e
         *out = e;
     }
     if (rc == -ENOENT)
-        negative_add(c, id, len, http_now_ms());
+        negative_add(c, id, len, c->clock());
     return rc;
 }
 
@@ -630,14 +639,14 @@ int cache_lookup(struct cache *c, int v, const char *id, size_t len, struct cach
         rc = refresh_view(c, v);
         if (rc == 0 && (!(e = entry_get(c, id, len, false)) || !in_view(c, e, v)))
             rc = -ENOENT;
-        *fresh_s = view_fresh_left(c, base, http_now_ms());
+        *fresh_s = view_fresh_left(c, base, c->clock());
     } else {
-        int64_t now = http_now_ms();
+        int64_t now = c->clock();
         e = entry_get(c, id, len, false);
         bool listed = e && (e->in_view & 1u) && view_fresh(c, base, now);
         if (!listed)
             rc = lookup_unlisted(c, id, len, &e);
-        now = http_now_ms();
+        now = c->clock();
         if (rc == 0) {
             /* a listed name is as fresh as the listing; a job as its data */
             *fresh_s = job_fresh_left(c, e, now);
@@ -667,7 +676,7 @@ int cache_job(struct cache *c, uint32_t seq, bool refresh, struct cache_rec *out
     }
     if (rc == 0) {
         fill_rec(e, out);
-        *fresh_s = job_fresh_left(c, e, http_now_ms());
+        *fresh_s = job_fresh_left(c, e, c->clock());
         if (job) {
             *job = !e->meta.final && e->job ? job_ref(e->job) : NULL;
             if (!e->meta.final && !*job)
@@ -760,7 +769,7 @@ void cache_expire_all(struct cache *c)
 {
     pthread_mutex_lock(&c->mu);
     /* +1: a fetch that starts in this very millisecond predates the refresh */
-    c->expired_ms = http_now_ms() + 1;
+    c->expired_ms = c->clock() + 1;
     negative_clear(c);
     pthread_mutex_unlock(&c->mu);
 }
@@ -769,7 +778,7 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&c->mu);
-    int64_t now = http_now_ms();
+    int64_t now = c->clock();
     out->hits = c->hits;
     out->misses = c->misses;
     out->evictions = c->evictions;

@@ -66,9 +66,16 @@ static void detach(struct flights *fs, struct flight *f)
         free(f);
 }
 
-static int wait_landing(struct flights *fs, struct flight *f, int64_t deadline)
+static int wait_landing(struct flights *fs, struct flight *f, int64_t wait_ms)
 {
-    struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += wait_ms / 1000;
+    ts.tv_nsec += (wait_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
     unsigned seen = f->landings;
     int rc = 0;
     f->waiters++;
@@ -87,7 +94,7 @@ static int wait_landing(struct flights *fs, struct flight *f, int64_t deadline)
 }
 
 int flight_take(struct flights *fs, const void *key, size_t len, int64_t now, int64_t not_before,
-                int64_t deadline, struct flight **out)
+                int64_t wait_ms, struct flight **out)
 {
     struct flight *f = idmap_get(&fs->map, key, len);
     if (f && f->busy && f->started < not_before) {
@@ -98,7 +105,7 @@ int flight_take(struct flights *fs, const void *key, size_t len, int64_t now, in
         f = NULL;
     }
     if (f && f->busy)
-        return wait_landing(fs, f, deadline);
+        return wait_landing(fs, f, wait_ms);
     if (f)
         return f->rc;
     if (!(f = calloc(1, sizeof *f + len)))

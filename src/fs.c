@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "names.h"
@@ -103,10 +104,6 @@ static int node_attr(struct fs_ctx *f, const struct node *n, bool refresh, struc
             *timeout = vi.fresh_s;
         }
         return rc;
-    case NK_REFRESH:
-        fill_file(f, st, ino, 0644, 0, f->started);
-        *timeout = LONG_TIMEOUT;
-        return 0;
     case NK_JOBDIR:
         return jobdir_attr(f, n, refresh, st, timeout);
     default:
@@ -128,7 +125,9 @@ static int stats_entry(struct fs_ctx *f, struct fuse_entry_param *e)
     http_get_stats(f->http, &hs);
     cache_get_stats(f->cache, &cs);
     pins_usage(f->pins, &cs.pinned_inodes, &cs.pinned_bytes);
-    char *text = stats_render(&hs, &cs, f->api_url, &len);
+    struct stats_about about = {.api_url = f->api_url, .pid = (long)getpid(),
+                                .refreshes = notify_passes(f->notify)};
+    char *text = stats_render(&hs, &cs, &about, &len);
     struct blob *b = text ? blob_new(text, len) : NULL;
     free(text);
     if (!b)
@@ -558,7 +557,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
     do_readdir(req, ino, size, off, true);
 }
 
-/* ---- reading and the refresh file ---- */
+/* ---- reading ---- */
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
@@ -570,10 +569,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct blob *b = NULL;
     if (!tree_decode(ino, &n)) {
         fuse_reply_err(req, ENOENT);
-        return;
-    }
-    if (n.kind == NK_REFRESH) {
-        fuse_reply_buf(req, NULL, 0);
         return;
     }
     int rc = file_content(f, &n, ino, &j, &b);
@@ -600,24 +595,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     }
     job_unref(j);
     blob_unref(b);
-}
-
-static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-                     struct fuse_file_info *fi)
-{
-    (void)buf;
-    (void)off;
-    (void)fi;
-    struct node n;
-    if (!tree_decode(ino, &n) || n.kind != NK_REFRESH) {
-        fuse_reply_err(req, EROFS);
-        return;
-    }
-    /* waits (up to a second) for the kernel to have been told, so an `ls`
-     * right after it sees the new listing; not for good, in case a
-     * notification waits on an operation queued behind this one */
-    notify_refresh_wait(ctx(req)->notify, 1000);
-    fuse_reply_write(req, size);
 }
 
 /* ---- extended attributes ---- */
@@ -731,20 +708,20 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 /* ---- everything that would change the tree ---- */
 
+/* The mount is read-only at the kernel, which refuses every write path
+ * before asking: these answer for completeness (and for a mount whose
+ * options were overridden). */
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
-    (void)attr;
-    (void)fi;
-    struct node n;
-    /* `echo > refresh` truncates before it writes: let that through */
-    if (tree_decode(ino, &n) && n.kind == NK_REFRESH && (to_set & ~FUSE_SET_ATTR_SIZE) == 0) {
-        struct stat st;
-        double timeout;
-        node_attr(ctx(req), &n, false, &st, &timeout);
-        fuse_reply_attr(req, &st, timeout);
-        return;
-    }
+    (void)ino, (void)attr, (void)to_set, (void)fi;
+    fuse_reply_err(req, EROFS);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    (void)ino, (void)buf, (void)size, (void)off, (void)fi;
     fuse_reply_err(req, EROFS);
 }
 

@@ -26,6 +26,7 @@
 #include "notify.h"
 #include "options.h"
 #include "page.h"
+#include "session.h"
 
 #define KEY_ENV "FREDDY_API_KEY"
 #define KEY_MAX 4096
@@ -150,10 +151,7 @@ int main(int argc, char *argv[])
         ret = 0;
         goto out;
     }
-    if (fuse_opt_add_arg(&args, o.mountpoint) != 0 ||
-        (o.allow_other && fuse_opt_add_arg(&args, "-odefault_permissions") != 0) ||
-        fuse_opt_add_arg(&args, "-osubtype=scrapefs") != 0 ||
-        fuse_opt_add_arg(&args, "-ofsname=scrapefs") != 0) {
+    if (fuse_opt_add_arg(&args, o.mountpoint) != 0 || session_args(&args, &o) != 0) {
         fprintf(stderr, "scrapefs: out of memory\n");
         goto out;
     }
@@ -194,6 +192,10 @@ int main(int argc, char *argv[])
     signal(SIGPIPE, SIG_IGN);
     if (fuse_session_mount(se, fo.mountpoint) != 0)
         goto out_session;
+    if (session_hook_init(se) != 0) {
+        fprintf(stderr, "scrapefs: cannot set up the session's I/O\n");
+        goto out_unmount;
+    }
     if (fuse_daemonize(fo.foreground) != 0)
         goto out_unmount;
     log_init(fo.debug ? LOGL_DEBUG : (enum log_level)o.log_level, !fo.foreground);

@@ -36,7 +36,6 @@ struct notify {
     char abort_path[64];        /* /sys/fs/fuse/connections/N/abort, or "" */
     _Atomic bool stopping;
     _Atomic uint64_t passes;    /* refreshes done */
-    _Atomic bool busy;          /* one is being done */
     pthread_mutex_t mu;         /* guards negatives and done */
     pthread_cond_t cv;          /* done changed */
     struct idmap negatives;     /* key -> struct negative */
@@ -100,15 +99,6 @@ void notify_refresh(struct notify *n)
     /* a full pipe already holds a request: nothing is lost */
     ssize_t r = write(n->pipe[1], &b, 1);
     (void)r;
-}
-
-void notify_refresh_wait(struct notify *n, int ms)
-{
-    /* a pass under way has read its requests already: ours is the next */
-    uint64_t want = atomic_load(&n->passes) + (atomic_load(&n->busy) ? 2 : 1);
-    notify_refresh(n);
-    for (int waited = 0; waited < ms && atomic_load(&n->passes) < want; waited += 5)
-        nanosleep(&(struct timespec){.tv_nsec = 5 * 1000 * 1000}, NULL);
 }
 
 void notify_negative(struct notify *n, uint64_t parent, const char *name, double timeout)
@@ -216,9 +206,7 @@ static void *run(void *arg)
             continue;
         if (r <= 0 || atomic_load(&n->stopping))
             break;
-        atomic_store(&n->busy, true);
         pass(n);
-        atomic_store(&n->busy, false);
     }
     pthread_mutex_lock(&n->mu);
     n->done = true;

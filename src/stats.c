@@ -13,15 +13,17 @@ static json_t *counters(const uint64_t *vals, const char *const *names, int n)
     return o;
 }
 
-char *stats_render(const struct http_stats *h, const struct cache_stats *c, const char *api_url,
-                   size_t *len)
+char *stats_render(const struct http_stats *h, const struct cache_stats *c,
+                   const struct stats_about *about, size_t *len)
 {
     static const char *const view_names[VIEW_COUNT] = {"all", "pending", "processing",
                                                        "completed", "failed", "cancelled"};
     json_t *root = json_object();
     if (!root)
         return NULL;
-    json_object_set_new(root, "api_url", json_string(api_url));
+    json_object_set_new(root, "api_url", json_string(about->api_url));
+    json_object_set_new(root, "pid", json_integer((json_int_t)about->pid));
+    json_object_set_new(root, "refreshes", json_integer((json_int_t)about->refreshes));
     json_object_set_new(root, "requests", counters(h->requests, http_kind_names, HTTP_NKINDS));
     json_object_set_new(root, "retries", json_integer((json_int_t)h->retries));
     json_object_set_new(root, "errors", counters(h->errors, http_err_kind_names, HE_NKINDS));
@@ -66,7 +68,8 @@ char *stats_render(const struct http_stats *h, const struct cache_stats *c, cons
         json_object_set_new(root, "last_error", json_null());
     }
 
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    /* jansson prints reals with 17 digits unless told: 0.067000000000000004 */
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(root);
     if (!text)
         return NULL;

@@ -38,7 +38,6 @@ const struct tree_fixed tree_fixed_nodes[] = {
     {7, 3, "failed", NK_STATUS, VIEW_STATUS0 + ST_FAILED},
     {8, 3, "cancelled", NK_STATUS, VIEW_STATUS0 + ST_CANCELLED},
     {10, 9, "stats", NK_STATS, -1},
-    {11, 9, "refresh", NK_REFRESH, -1},
 };
 const size_t tree_fixed_count = sizeof tree_fixed_nodes / sizeof tree_fixed_nodes[0];
 
@@ -116,7 +115,6 @@ bool tree_is_dir(const struct node *n)
 {
     switch (n->kind) {
     case NK_STATS:
-    case NK_REFRESH:
     case NK_JOBFILE:
     case NK_NONE:
         return false;

@@ -25,7 +25,9 @@ time.monotonic() around the one syscall), not performance assertions.
 import concurrent.futures
 import errno
 import functools
+import json
 import os
+import signal
 import time
 import traceback
 
@@ -427,8 +429,11 @@ def test_drift_on_status_view_small_pages(sim, mount):
     assert before != after, "the drift did not happen: %r" % s.stats()
     assert (before & after) <= got, "jobs missed through drift: %r" % sorted((before & after) - got)
     assert got <= (before | after), sorted(got - (before | after))
-    with open(os.path.join(m.path, ".scrapefs", "refresh"), "w") as f:
-        f.write("1\n")
+    os.kill(m.pid, signal.SIGHUP)
+    end = time.monotonic() + 5
+    while json.loads(read_bytes(os.path.join(m.path, ".scrapefs", "stats")))["refreshes"] < 1:
+        assert time.monotonic() < end, "no refresh within 5 s of SIGHUP"
+        time.sleep(0.01)
     assert listdir_b(cdir) == after
 
 

@@ -234,7 +234,8 @@ def _mountinfo(mnt):
         f = line.split()
         if f[4].encode().decode("unicode_escape") == os.path.realpath(mnt):
             sep = f.index("-")
-            return {"fstype": f[sep + 1], "source": f[sep + 2], "super": f[sep + 3].split(",")}
+            return {"fstype": f[sep + 1], "source": f[sep + 2], "super": f[sep + 3].split(","),
+                    "mount": f[5].split(",")}
     return None
 
 
@@ -256,6 +257,8 @@ def test_mount_fuse3_source_form(sim, daemonized, scrapefs_bin, extra):
     d.found()
     mi = _mountinfo(d.mnt)
     assert mi and mi["fstype"] == "fuse.scrapefs", mi
+    # read-only at the kernel, the API URL as the source, whatever mount passed
+    assert "ro" in mi["mount"] and mi["source"] == s.base_url, mi
     if "allow_other" in extra:
         assert "allow_other" in mi["super"] and "default_permissions" in mi["super"], mi
     _check_mount_works(s, d.mnt)
@@ -340,6 +343,8 @@ def _check_ns_result(d, s, res, what):
     assert len(res["mountinfo"]) == 1, res["mountinfo"]
     mi = res["mountinfo"][0]
     assert mi[mi.index("-") + 1] == "fuse.scrapefs", mi
+    # read-only at the kernel (mount passes "rw" on: ours wins), the URL as source
+    assert "ro" in mi[5].split(",") and mi[mi.index("-") + 2] == s.base_url, mi
     assert len(res.get("daemons", [])) == 1, res.get("daemons")
     pid, exe, argv, env = res["daemons"][0]
     assert exe == d.binary, (exe, d.binary)
