@@ -193,6 +193,20 @@ static void evict(struct cache *c)
     }
 }
 
+/* Evicts, but keeps e's text: it was fetched to be read now. A job larger
+ * than the whole cache stays over cap until the next eviction, rather than
+ * being unreadable. */
+static void evict_but(struct cache *c, struct entry *e)
+{
+    if (!e->job) {
+        evict(c);
+        return;
+    }
+    lru_unlink(c, e);
+    evict(c);
+    lru_push(c, e);
+}
+
 static struct entry *entry_get(struct cache *c, const char *id, size_t len, bool create)
 {
     struct entry *e = idmap_get(&c->byid, id, len);
@@ -270,6 +284,15 @@ static void fill_rec(const struct entry *e, struct cache_rec *r)
     r->id_len = e->id_len;
     r->meta = e->meta;
     memcpy(r->group, e->group, sizeof r->group);
+}
+
+/* When a fetch that starts `now` counts as started: never before the last
+ * cache_expire_all, so a fetch in the same millisecond as a refresh counts
+ * as after it (and wins over every fetch that started before it). Lock
+ * held, so the order is exact. */
+static int64_t fetch_start(const struct cache *c, int64_t now)
+{
+    return now < c->expired_ms ? c->expired_ms : now;
 }
 
 /* The network's deadline for a fetch starting now: on the real clock, which
@@ -412,6 +435,7 @@ static int refresh_view(struct cache *c, int v)
     }
     struct flight *f;
     uint8_t key[2] = {'v', (uint8_t)v};
+    now = fetch_start(c, now);
     int rc = flight_take(c->flights, key, sizeof key, now, c->expired_ms, c->timeout_ms, &f);
     if (rc != FLIGHT_LEAD)
         return rc && vw->fetched_ms ? 0 : rc; /* another's outcome; stale if it failed */
@@ -511,8 +535,7 @@ static int fetch_detail(struct cache *c, const char *id, size_t len, struct flig
         rc = -ENOMEM;
     } else if (rc == 0) {
         set_job(c, e, j, start, end);
-        evict(c);
-        lru_touch(c, e);
+        evict_but(c, e);
     } else if (rc != -ENOENT) {
         job_failed(c, id, rc, err[0] ? err : strerror(-rc), stale);
     }
@@ -536,6 +559,7 @@ static int fetch_job(struct cache *c, struct entry *e, bool need_text, bool stal
     struct flight *f;
     uint8_t key[1 + sizeof e->seq] = {'e'};
     memcpy(key + 1, &e->seq, sizeof e->seq);
+    now = fetch_start(c, now);
     int rc = flight_take(c->flights, key, sizeof key, now, c->expired_ms, c->timeout_ms, &f);
     if (rc == FLIGHT_LEAD) {
         struct entry *got;
@@ -608,6 +632,7 @@ static int lookup_unlisted(struct cache *c, const char *id, size_t len, struct e
          * that does not leaves nothing behind */
         struct flight *f;
         struct buf key = {0};
+        now = fetch_start(c, now);
         buf_putc(&key, 'n');
         buf_put(&key, id, len);
         rc = key.oom ? -ENOMEM

@@ -30,9 +30,11 @@ SIM = os.path.join(REPO, "tests", "sim", "freddy_sim.py")
 PYTHON = "/usr/bin/python3"
 FUSERMOUNT = "fusermount3"
 
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "Segmentation fault")
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:",
+                     "Segmentation fault")
 ASAN_OPTIONS = "abort_on_error=0:detect_leaks=1"
 UBSAN_OPTIONS = "print_stacktrace=1:halt_on_error=1"
+TSAN_OPTIONS = "halt_on_error=0:second_deadlock_stack=1"
 
 
 def _bins():
@@ -285,6 +287,7 @@ def daemon_env(env_key, extra=None):
         env["FREDDY_API_KEY"] = env_key
     env["ASAN_OPTIONS"] = ASAN_OPTIONS
     env["UBSAN_OPTIONS"] = UBSAN_OPTIONS
+    env["TSAN_OPTIONS"] = TSAN_OPTIONS
     env.update(extra or {})
     return env
 
