@@ -60,6 +60,7 @@ struct cache_config {
     int ttl_s;
     int timeout_s;
     size_t cap_bytes;
+    int full_refresh_s; /* a listing is read in full at least this often; 0: always */
     /* CLOCK_MONOTONIC milliseconds; NULL: the real one (http_now_ms).
      * Freshness and pauses follow it; tests move it by hand. */
     int64_t (*clock_ms)(void);
@@ -74,6 +75,9 @@ struct cache_stats {
         size_t jobs;
         long total;
         int last_err;
+        uint64_t full_refreshes, delta_refreshes;
+        uint64_t full_requests, delta_requests;
+        const char *order; /* "newest", "oldest" or "unknown" */
     } views[VIEW_COUNT];
     size_t groups[GROUP_NKINDS];
     size_t pinned_inodes, pinned_bytes; /* filled in by the caller (pins.h) */

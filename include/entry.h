@@ -49,6 +49,12 @@ struct view {
     struct timespec mtime;   /* when the members last changed, to the ns: the
                                 kernel drops a cached listing when it moves */
     int last_err;
+    /* fetched views: how the listing was read (refresh.h) */
+    int order;               /* enum view_order, as the last full read saw it */
+    size_t bad;              /* elements in its total that cannot be shown */
+    int64_t full_start_ms;   /* when the last full read started */
+    uint64_t full_n, delta_n;               /* refreshes of each kind */
+    uint64_t full_requests, delta_requests; /* and the requests they cost */
 };
 
 /* Replaces a view's members (taking the array); moves its mtime when they

@@ -23,13 +23,21 @@
 /* A total beyond this is hostile or broken, not a reason to send 100,000 requests. */
 #define LISTER_MAX_TOTAL 5000000L
 
-/* Receives the pages of a fetch, in the fetching thread. */
+/* Receives the pages (or jobs) of a fetch, in the fetching thread. */
 struct page_sink {
     /* The page at offset: jobs[0..n) (the references become the sink's),
      * bad elements that cannot be shown, the total the API gave. Returns 0,
      * or a negative errno that fails the fetch. */
     int (*page)(struct page_sink *s, long offset, struct job **jobs, size_t n, size_t bad,
                 long total);
+    /* Job ids[index] of a jobs() fetch: j (the sink's reference), or NULL
+     * with -ENOENT for a 404. Returns 0 or a negative errno. */
+    int (*job)(struct page_sink *s, size_t index, struct job *j, int rc);
+};
+
+struct job_id {
+    const char *id;
+    size_t len;
 };
 
 struct source_ops {
@@ -42,6 +50,10 @@ struct source_ops {
      * or another negative errno with a message. */
     int (*job)(void *ctx, const char *id, size_t idlen, int64_t deadline, time_t now,
                struct job **out, char *err, size_t errlen);
+    /* Fetches the jobs ids[0..n) in parallel, handing each (or its 404) to
+     * sink->job. Returns 0, or the first other failure with a message. */
+    int (*jobs)(void *ctx, const struct job_id *ids, size_t n, int64_t deadline, time_t now,
+                struct page_sink *sink, char *err, size_t errlen);
 };
 
 struct source {

@@ -26,6 +26,7 @@ struct options {
     int max_conns;
     long cache_size_mib;
     int page_size;
+    int full_refresh;    /* seconds; 0: every refresh reads in full */
     int log_level;       /* enum log_level */
     char *mountpoint;    /* owned, as given */
     bool show_help;

@@ -32,7 +32,7 @@ struct cache {
     /* Everything below is guarded by mu, but the configuration (set once). */
     struct source src;
     int64_t (*clock)(void);
-    int64_t ttl_ms, timeout_ms, pause_ms;
+    int64_t ttl_ms, timeout_ms, pause_ms, full_refresh_ms;
     size_t cap_bytes;
 
     int64_t expired_ms;       /* cache_expire_all: nothing fetched before is fresh */
@@ -96,6 +96,7 @@ int cache_new(const struct cache_config *cfg, const struct source *src, struct c
     c->clock = cfg->clock_ms ? cfg->clock_ms : http_now_ms;
     c->ttl_ms = (int64_t)cfg->ttl_s * 1000;
     c->timeout_ms = (int64_t)cfg->timeout_s * 1000;
+    c->full_refresh_ms = (int64_t)cfg->full_refresh_s * 1000;
     c->pause_ms = c->ttl_ms < PAUSE_AFTER_FAILURE_MS ? c->ttl_ms : PAUSE_AFTER_FAILURE_MS;
     c->cap_bytes = cfg->cap_bytes;
     for (int v = 0; v < VIEW_COUNT; v++) {
@@ -295,11 +296,19 @@ static int64_t fetch_start(const struct cache *c, int64_t now)
     return now < c->expired_ms ? c->expired_ms : now;
 }
 
-/* The network's deadline for a fetch starting now: on the real clock, which
- * the HTTP client keeps, whatever clock the cache runs on. */
+/* The network's deadline for an operation starting now: on the real clock,
+ * which the HTTP client keeps, whatever clock the cache runs on. One per
+ * operation: everything it does (a cascade of refreshes included) shares it. */
 static int64_t deadline_real(const struct cache *c)
 {
     return http_now_ms() + c->timeout_ms;
+}
+
+/* How long one may still wait for another's fetch. */
+static int64_t wait_left(int64_t deadline)
+{
+    int64_t left = deadline - http_now_ms();
+    return left > 0 ? left : 0;
 }
 
 static bool job_fresh(const struct cache *c, const struct entry *e, int64_t now)
@@ -342,6 +351,12 @@ static int64_t pause_after(const struct cache *c, int rc, int64_t end)
 
 /* ---- listings ---- */
 
+static struct member member_of(const struct entry *e)
+{
+    return (struct member){.e = (struct entry *)e, .created_us = e->created_us, .created_ok = e->created_ok,
+                           .status = e->meta.status};
+}
+
 /* The cache as the place a listing's jobs go while it is fetched. */
 struct cache_install {
     struct install in; /* first */
@@ -365,8 +380,7 @@ static int install_jobs(struct install *in, struct job **jobs, size_t n, struct 
             continue;
         }
         set_job(c, e, j, ci->start, now);
-        out[k++] = (struct member){.e = e, .created_us = e->created_us,
-                                   .created_ok = e->created_ok};
+        out[k++] = member_of(e);
     }
     /* a listing being fetched counts against cache_size like any other */
     evict(c);
@@ -377,11 +391,17 @@ static int install_jobs(struct install *in, struct job **jobs, size_t n, struct 
 
 /* Installs a fetched listing as view v (lock held). A listing from a fetch
  * older than the one the view has is dropped. */
-static int install_view(struct cache *c, int v, struct listing *ls, int64_t start, int64_t now)
+static int install_view(struct cache *c, int v, struct listing *ls, bool full, int64_t start,
+                        int64_t now)
 {
     struct view *vw = &c->views[v];
     if (vw->fetched_ms && vw->fetch_start_ms > start)
         return 0;
+    if (full) {
+        vw->order = refresh_order(ls->items, ls->n);
+        vw->full_start_ms = start;
+    }
+    vw->bad = ls->total > (long)ls->n ? (size_t)ls->total - ls->n : 0;
     struct entry **items = malloc((ls->n ? ls->n : 1) * sizeof *items);
     if (!items)
         return -ENOMEM;
@@ -422,38 +442,116 @@ static void view_failed(struct cache *c, int v, int rc, const char *err)
     vw->last_err = rc;
 }
 
+/* A status view's last check of the all-jobs listing may be this old and
+ * still be what the status view is derived from. */
+#define ALL_CHECK_REUSE_MS 1000
+
+static bool unfinished_status(int v)
+{
+    return v == VIEW_STATUS0 + ST_PENDING || v == VIEW_STATUS0 + ST_PROCESSING;
+}
+
+/* What a cheap refresh of view v starts from (lock held): its own last
+ * listing, or, for a status view while the all-jobs listing was checked a
+ * moment ago, that listing's jobs of this status (what the all-jobs view
+ * learned of new, moved and deleted jobs is then used). NULL prev, with
+ * rc 0, when the view must be read in full. */
+static int delta_of(struct cache *c, int v, bool derive, int64_t now, struct delta *d)
+{
+    struct view *vw = &c->views[v];
+    memset(d, 0, sizeof *d);
+    if (!vw->fetched_ms || c->full_refresh_ms == 0 || vw->order == ORDER_UNKNOWN ||
+        now - vw->full_start_ms >= c->full_refresh_ms)
+        return 0;
+    /* an unfinished status view read alone: any member may have left it
+     * unseen while another came in; only a full read tells */
+    if (unfinished_status(v) && !derive)
+        return 0;
+    const struct view *from = derive ? &c->views[VIEW_ALL] : vw;
+    struct member *prev = malloc((from->n ? from->n : 1) * sizeof *prev);
+    if (!prev)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < from->n; i++)
+        if (!derive || from->items[i]->meta.status == v - VIEW_STATUS0)
+            prev[n++] = member_of(from->items[i]);
+    *d = (struct delta){.prev = prev, .nprev = n, .prev_bad = vw->bad, .order = vw->order,
+                        .check_unfinished = v == VIEW_ALL};
+    return 0;
+}
+
 /* Makes the fetched view behind v fresh (lock held; dropped while
- * fetching). A failure leaves the last good listing in place (0). */
-static int refresh_view(struct cache *c, int v)
+ * fetching): cheaply when the view was read before and its checks hold,
+ * else in full. A failure leaves the last good listing in place (0). */
+static int refresh_view(struct cache *c, int v, int64_t deadline)
 {
     v = base_view(v);
     struct view *vw = &c->views[v];
-    int64_t now = c->clock();
+    struct view *all = &c->views[VIEW_ALL];
+    int64_t now = c->clock(), began = now;
     if (view_fresh(c, vw, now)) {
         c->hits++;
         return 0;
     }
+    /* A status view follows the all-jobs listing when that one is known:
+     * checking it first (usually one request) tells which jobs were
+     * created, deleted or moved, which the status view then takes on. */
+    if (v != VIEW_ALL && all->fetched_ms &&
+        !(view_fresh(c, all, now) && all->fetch_start_ms >= now - ALL_CHECK_REUSE_MS)) {
+        refresh_view(c, VIEW_ALL, deadline);
+        now = c->clock();
+        if (view_fresh(c, vw, now))
+            return 0; /* someone else did it meanwhile */
+    }
+    bool derive = v != VIEW_ALL && view_fresh(c, all, now) &&
+                  all->fetch_start_ms >= began - ALL_CHECK_REUSE_MS;
     struct flight *f;
     uint8_t key[2] = {'v', (uint8_t)v};
     now = fetch_start(c, now);
-    int rc = flight_take(c->flights, key, sizeof key, now, c->expired_ms, c->timeout_ms, &f);
+    int rc = flight_take(c->flights, key, sizeof key, now, c->expired_ms, wait_left(deadline), &f);
     if (rc != FLIGHT_LEAD)
         return rc && vw->fetched_ms ? 0 : rc; /* another's outcome; stale if it failed */
     c->misses++;
+    struct delta d;
+    rc = delta_of(c, v, derive, now, &d);
     pthread_mutex_unlock(&c->mu);
 
-    struct listing ls;
-    char err[256] = "";
+    struct listing ls = {0};
+    char err[256] = "", why[256] = "";
+    const char *status = v == VIEW_ALL ? NULL : view_name(v);
     struct cache_install ci = {.in = {.jobs = install_jobs}, .c = c, .start = now};
-    rc = refresh_full(&c->src, v == VIEW_ALL ? NULL : view_name(v), deadline_real(c), time(NULL),
-                      &ci.in, &ls, err, sizeof err);
+    bool full = !d.prev;
+    int delta_requests = 0;
+    if (rc == 0 && d.prev) {
+        rc = refresh_delta(&c->src, status, &d, deadline, time(NULL), &ci.in, &ls, why,
+                           sizeof why);
+        delta_requests = ls.requests;
+        if (rc == -EAGAIN) {
+            log_info("listing %s: %s: reading it in full", view_name(v), why);
+            full = true;
+        } else if (rc) {
+            snprintf(err, sizeof err, "%s", why);
+        }
+    }
+    if (full) {
+        listing_free(&ls);
+        rc = refresh_full(&c->src, status, deadline, time(NULL), &ci.in, &ls, err, sizeof err);
+    }
+    free((void *)d.prev);
 
     pthread_mutex_lock(&c->mu);
     int64_t end = c->clock();
+    vw->delta_requests += (uint64_t)delta_requests;
+    vw->delta_n += d.prev && !full;
+    if (full) {
+        vw->full_n++;
+        vw->full_requests += (uint64_t)ls.requests;
+    }
     if (rc == 0) {
-        log_debug("listing %s: %zu jobs in %d calls, %lld ms", view_name(v), ls.n, ls.requests,
+        log_debug("listing %s: %zu jobs, %s, %d requests, %lld ms", view_name(v), ls.n,
+                  full ? "read in full" : "refreshed cheaply", full ? ls.requests : delta_requests,
                   (long long)(end - now));
-        rc = install_view(c, v, &ls, now, end);
+        rc = install_view(c, v, &ls, full, now, end);
     }
     if (rc)
         view_failed(c, v, rc, err[0] ? err : strerror(-rc));
@@ -482,7 +580,7 @@ int cache_view_info(struct cache *c, int v, bool refresh, struct view_info *out)
         rc = -ENOENT;
     } else {
         if (refresh && c->views[base_view(v)].fetched_ms)
-            rc = refresh_view(c, v);
+            rc = refresh_view(c, v, deadline_real(c));
         view_info_of(c, v, out);
     }
     pthread_mutex_unlock(&c->mu);
@@ -494,7 +592,7 @@ int cache_view_window(struct cache *c, int v, bool refresh, size_t start, struct
 {
     *n = 0;
     pthread_mutex_lock(&c->mu);
-    int rc = !view_at(c, v) ? -ENOENT : refresh ? refresh_view(c, v) : 0;
+    int rc = !view_at(c, v) ? -ENOENT : refresh ? refresh_view(c, v, deadline_real(c)) : 0;
     if (rc == 0) {
         struct view *vw = view_at(c, v);
         for (size_t i = start; i < vw->n && *n < max; i++)
@@ -519,13 +617,13 @@ static void job_failed(struct cache *c, const char *id, int rc, const char *err,
 /* Fetches one job by id (lock held; dropped while fetching) and installs
  * it. Returns 0 and its entry, or a negative errno. */
 static int fetch_detail(struct cache *c, const char *id, size_t len, struct flight *f,
-                        int64_t start, bool stale, struct entry **out)
+                        int64_t start, int64_t deadline, bool stale, struct entry **out)
 {
     struct job *j = NULL;
     char err[256] = "";
     c->misses++;
     pthread_mutex_unlock(&c->mu);
-    int rc = c->src.ops->job(c->src.ctx, id, len, deadline_real(c), time(NULL), &j, err,
+    int rc = c->src.ops->job(c->src.ctx, id, len, deadline, time(NULL), &j, err,
                              sizeof err);
     pthread_mutex_lock(&c->mu);
     int64_t end = c->clock();
@@ -548,7 +646,8 @@ static int fetch_detail(struct cache *c, const char *id, size_t len, struct flig
  * text is good enough where the listing it came with is shown. A failure
  * leaves the last good data in place (0). Lock held; dropped while
  * fetching. */
-static int fetch_job(struct cache *c, struct entry *e, bool need_text, bool stale_ok)
+static int fetch_job(struct cache *c, struct entry *e, bool need_text, bool stale_ok,
+                     int64_t deadline)
 {
     int64_t now = c->clock();
     bool fresh = e->fetched_ms && (stale_ok || job_fresh(c, e, now));
@@ -560,10 +659,10 @@ static int fetch_job(struct cache *c, struct entry *e, bool need_text, bool stal
     uint8_t key[1 + sizeof e->seq] = {'e'};
     memcpy(key + 1, &e->seq, sizeof e->seq);
     now = fetch_start(c, now);
-    int rc = flight_take(c->flights, key, sizeof key, now, c->expired_ms, c->timeout_ms, &f);
+    int rc = flight_take(c->flights, key, sizeof key, now, c->expired_ms, wait_left(deadline), &f);
     if (rc == FLIGHT_LEAD) {
         struct entry *got;
-        rc = fetch_detail(c, e->id, e->id_len, f, now, e->job != NULL, &got);
+        rc = fetch_detail(c, e->id, e->id_len, f, now, deadline, e->job != NULL, &got);
     }
     if (rc == 0 && need_text && !e->job)
         rc = -EIO; /* evicted again while it came in */
@@ -614,7 +713,8 @@ static bool in_view(struct cache *c, const struct entry *e, int v)
 
 /* A name in jobs/ that is not listed: one detail request, shared by all who
  * ask meanwhile; a 404 is remembered. Lock held. */
-static int lookup_unlisted(struct cache *c, const char *id, size_t len, struct entry **out)
+static int lookup_unlisted(struct cache *c, const char *id, size_t len, struct entry **out,
+                           int64_t deadline)
 {
     int64_t now = c->clock();
     struct entry *e = entry_get(c, id, len, false);
@@ -626,7 +726,7 @@ static int lookup_unlisted(struct cache *c, const char *id, size_t len, struct e
         return -ENOENT;
     int rc;
     if (e) {
-        rc = fetch_job(c, e, false, false);
+        rc = fetch_job(c, e, false, false, deadline);
     } else {
         /* not known yet: no entry until it turns out to exist, so a name
          * that does not leaves nothing behind */
@@ -637,10 +737,10 @@ static int lookup_unlisted(struct cache *c, const char *id, size_t len, struct e
         buf_put(&key, id, len);
         rc = key.oom ? -ENOMEM
                      : flight_take(c->flights, key.p, key.len, now, c->expired_ms,
-                                   c->timeout_ms, &f);
+                                   wait_left(deadline), &f);
         buf_free(&key);
         if (rc == FLIGHT_LEAD)
-            rc = fetch_detail(c, id, len, f, now, false, &e);
+            rc = fetch_detail(c, id, len, f, now, deadline, false, &e);
         else if (rc == 0 && !(e = entry_get(c, id, len, false)))
             rc = -ENOENT;
         *out = e;
@@ -661,7 +761,7 @@ int cache_lookup(struct cache *c, int v, const char *id, size_t len, struct cach
         rc = -ENOENT;
     } else if (v != VIEW_ALL) {
         /* only the listing counts: never a detail request */
-        rc = refresh_view(c, v);
+        rc = refresh_view(c, v, deadline_real(c));
         if (rc == 0 && (!(e = entry_get(c, id, len, false)) || !in_view(c, e, v)))
             rc = -ENOENT;
         *fresh_s = view_fresh_left(c, base, c->clock());
@@ -670,7 +770,7 @@ int cache_lookup(struct cache *c, int v, const char *id, size_t len, struct cach
         e = entry_get(c, id, len, false);
         bool listed = e && (e->in_view & 1u) && view_fresh(c, base, now);
         if (!listed)
-            rc = lookup_unlisted(c, id, len, &e);
+            rc = lookup_unlisted(c, id, len, &e, deadline_real(c));
         now = c->clock();
         if (rc == 0) {
             /* a listed name is as fresh as the listing; a job as its data */
@@ -697,7 +797,7 @@ int cache_job(struct cache *c, uint32_t seq, bool refresh, struct cache_rec *out
     if (e) {
         /* an unfinished job's text must be at hand to be pinned; a final
          * one's metadata is enough */
-        rc = fetch_job(c, e, job && !e->meta.final, !refresh);
+        rc = fetch_job(c, e, job && !e->meta.final, !refresh, deadline_real(c));
     }
     if (rc == 0) {
         fill_rec(e, out);
@@ -722,7 +822,7 @@ int cache_job_version(struct cache *c, uint32_t seq, uint16_t ver, struct job **
         if (e->meta.version != ver)
             rc = -ESTALE;
         else if (!e->job && e->meta.final)
-            rc = fetch_job(c, e, true, true);
+            rc = fetch_job(c, e, true, true, deadline_real(c));
         if (rc == 0 && (!e->job || e->meta.version != ver))
             rc = -ESTALE;
     }
@@ -748,7 +848,7 @@ int cache_view_kind(struct cache *c, int v)
 int cache_group_find(struct cache *c, int kind, const char *name, int *v)
 {
     pthread_mutex_lock(&c->mu);
-    int rc = refresh_view(c, VIEW_ALL);
+    int rc = refresh_view(c, VIEW_ALL, deadline_real(c));
     if (rc == 0) {
         uint32_t g = groups_find(c->groups, kind, name);
         if (g)
@@ -769,7 +869,7 @@ int cache_groups_list(struct cache *c, int kind, struct group_list *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&c->mu);
-    int rc = refresh_view(c, VIEW_ALL);
+    int rc = refresh_view(c, VIEW_ALL, deadline_real(c));
     if (rc == 0)
         rc = groups_list(c->groups, kind, out);
     pthread_mutex_unlock(&c->mu);
@@ -819,6 +919,13 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
         out->views[v].jobs = vw->n;
         out->views[v].total = vw->total;
         out->views[v].last_err = vw->last_err;
+        out->views[v].full_refreshes = vw->full_n;
+        out->views[v].delta_refreshes = vw->delta_n;
+        out->views[v].full_requests = vw->full_requests;
+        out->views[v].delta_requests = vw->delta_requests;
+        out->views[v].order = vw->order == ORDER_NEWEST   ? "newest"
+                              : vw->order == ORDER_OLDEST ? "oldest"
+                                                          : "unknown";
     }
     for (int k = 0; k < GROUP_NKINDS; k++)
         out->groups[k] = groups_count(c->groups, k);

@@ -140,6 +140,25 @@ out:
     return rc;
 }
 
+/* The URL of one job: "." and ".." are path segments any URL handling would
+ * resolve, so they are escaped too. NULL when out of memory. */
+static char *job_url(const struct lister *l, const char *id, size_t idlen)
+{
+    struct buf u = {0};
+    buf_put(&u, l->api_url, strlen(l->api_url));
+    buf_put(&u, "/scrape/jobs/", 13);
+    if ((idlen == 1 && id[0] == '.') || (idlen == 2 && id[0] == '.' && id[1] == '.'))
+        buf_put(&u, "%2E%2E", idlen * 3);
+    else
+        http_escape(&u, id, idlen);
+    buf_putc(&u, '\0');
+    if (u.oom) {
+        buf_free(&u);
+        return NULL;
+    }
+    return u.p;
+}
+
 struct detail {
     struct job *job;
     time_t now;
@@ -163,23 +182,13 @@ static int http_job(void *ctx, const char *id, size_t idlen, int64_t deadline, t
                     struct job **out, char *err, size_t errlen)
 {
     struct lister *l = ctx;
-    struct buf u = {0};
-    buf_put(&u, l->api_url, strlen(l->api_url));
-    buf_put(&u, "/scrape/jobs/", 13);
-    /* "." and ".." are path segments any URL handling would resolve */
-    if ((idlen == 1 && id[0] == '.') || (idlen == 2 && id[0] == '.' && id[1] == '.'))
-        buf_put(&u, "%2E%2E", idlen * 3);
-    else
-        http_escape(&u, id, idlen);
-    buf_putc(&u, '\0');
-    if (u.oom) {
-        buf_free(&u);
+    char *u = job_url(l, id, idlen);
+    if (!u)
         return -ENOMEM;
-    }
-    struct http_req r = {.url = u.p, .kind = HTTP_DETAIL};
+    struct http_req r = {.url = u, .kind = HTTP_DETAIL};
     struct detail d = {.now = now};
     http_run_each(l->http, &r, 1, deadline, on_detail, &d);
-    buf_free(&u);
+    free(u);
     int rc = r.err ? r.err : d.err;
     if (r.err)
         snprintf(err, errlen, "%s", r.errmsg);
@@ -202,7 +211,92 @@ static int http_job(void *ctx, const char *id, size_t idlen, int64_t deadline, t
     return 0;
 }
 
-static const struct source_ops http_source_ops = {.pages = http_pages, .job = http_job};
+struct details {
+    struct http_req *reqs;
+    const struct job_id *ids;
+    struct page_sink *sink;
+    time_t now;
+    int err;
+    char errmsg[320];
+};
+
+static void details_fail(struct details *d, int err, const struct job_id *id, const char *msg)
+{
+    if (d->err)
+        return;
+    d->err = err;
+    snprintf(d->errmsg, sizeof d->errmsg, "job %.*s: %s", (int)(id->len > 100 ? 100 : id->len),
+             id->id, msg);
+}
+
+static int on_detail_of_many(struct http_req *r, void *arg)
+{
+    struct details *d = arg;
+    size_t i = (size_t)(r - d->reqs);
+    const struct job_id *id = &d->ids[i];
+    int rc = 0;
+    if (r->err == -ENOENT) {
+        rc = d->sink->job(d->sink, i, NULL, -ENOENT);
+    } else if (r->err) {
+        details_fail(d, r->err, id, r->errmsg);
+    } else {
+        struct page_job pj;
+        struct job *j = NULL;
+        char why[128];
+        if (page_parse_job(r->body, r->len, &pj) != 0)
+            return -EBADMSG;
+        rc = job_new(&pj, d->now, &j, why, sizeof why);
+        if (rc == 0 && (j->id_len != id->len || memcmp(j->id, id->id, id->len) != 0)) {
+            job_unref(j);
+            details_fail(d, -EIO, id, "the API answered with another job's id");
+        } else if (rc == 0) {
+            rc = d->sink->job(d->sink, i, j, 0);
+        } else if (rc == -EINVAL) {
+            details_fail(d, -EIO, id, why);
+            rc = 0;
+        }
+    }
+    http_req_clear(r);
+    if (rc)
+        details_fail(d, rc, id, strerror(-rc));
+    return 0;
+}
+
+static int http_jobs(void *ctx, const struct job_id *ids, size_t n, int64_t deadline, time_t now,
+                     struct page_sink *sink, char *err, size_t errlen)
+{
+    struct lister *l = ctx;
+    err[0] = '\0';
+    if (n == 0)
+        return 0;
+    struct http_req *reqs = calloc(n, sizeof *reqs);
+    int rc = reqs ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char *u = job_url(l, ids[i].id, ids[i].len);
+        if (!u)
+            rc = -ENOMEM;
+        reqs[i].url = u;
+        reqs[i].kind = HTTP_DETAIL;
+    }
+    if (rc == 0) {
+        struct details d = {.reqs = reqs, .ids = ids, .sink = sink, .now = now};
+        http_run_each(l->http, reqs, n, deadline, on_detail_of_many, &d);
+        rc = d.err;
+        if (rc)
+            snprintf(err, errlen, "%s", d.errmsg);
+    }
+    for (size_t i = 0; reqs && i < n; i++) {
+        free((char *)reqs[i].url);
+        http_req_clear(&reqs[i]);
+    }
+    free(reqs);
+    if (rc == -ENOMEM && !err[0])
+        snprintf(err, errlen, "out of memory");
+    return rc;
+}
+
+static const struct source_ops http_source_ops = {.pages = http_pages, .job = http_job,
+                                                  .jobs = http_jobs};
 
 struct source lister_source(struct lister *l)
 {

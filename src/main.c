@@ -207,7 +207,8 @@ int main(int argc, char *argv[])
     struct lister lister = {.http = http, .api_url = o.api_url, .page_size = o.page_size};
     struct source src = lister_source(&lister);
     struct cache_config cc = {.ttl_s = o.ttl, .timeout_s = o.timeout,
-                              .cap_bytes = (size_t)o.cache_size_mib << 20};
+                              .cap_bytes = (size_t)o.cache_size_mib << 20,
+                              .full_refresh_s = o.full_refresh};
     if (cache_new(&cc, &src, &cache) != 0 || pins_new(&pins) != 0) {
         log_error("out of memory");
         goto out_unmount;

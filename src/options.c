@@ -12,7 +12,7 @@
 /* Raw strings as fuse_opt stores them; validated in one place afterwards. */
 struct raw_opts {
     char *api_url, *api_key_file, *auth, *ttl, *timeout, *retries, *max_conns,
-        *cache_size, *page_size, *ca_file, *log_level, *api_key;
+        *cache_size, *page_size, *full_refresh, *ca_file, *log_level, *api_key;
     char *pos[3];
     int npos;
     bool help, version, allow_other;
@@ -34,6 +34,7 @@ static const struct fuse_opt opt_table[] = {
     OPT("max_conns", max_conns),
     OPT("cache_size", cache_size),
     OPT("page_size", page_size),
+    OPT("full_refresh", full_refresh),
     OPT("ca_file", ca_file),
     OPT("log_level", log_level),
     OPT("api_key", api_key),
@@ -61,6 +62,8 @@ const char options_usage[] =
     "    max_conns=N        requests in flight at once (default 8)\n"
     "    cache_size=MIB     memory for job data (default 256)\n"
     "    page_size=N        jobs per list call, 1-100 (default 100)\n"
+    "    full_refresh=SECONDS  read a listing in full at least this often; between,\n"
+    "                       a refresh re-reads only what changed (default 600; 0: always)\n"
     "    ca_file=PATH       extra CA bundle for TLS (verification is always on)\n"
     "    log_level=LEVEL    error, warn (default), info or debug (-d implies debug)\n"
     "\n"
@@ -106,6 +109,7 @@ void options_init(struct options *o)
     o->max_conns = 8;
     o->cache_size_mib = 256;
     o->page_size = 100;
+    o->full_refresh = 600;
     o->log_level = LOGL_WARN;
 }
 
@@ -217,6 +221,11 @@ static int validate(struct raw_opts *r, struct options *o, char *err, size_t err
             return -1;
         o->page_size = (int)v;
     }
+    if (r->full_refresh) {
+        if (parse_int("full_refresh", r->full_refresh, 0, 86400 * 365, &v, err, errlen))
+            return -1;
+        o->full_refresh = (int)v;
+    }
     if (r->log_level) {
         int l = log_level_parse(r->log_level);
         if (l < 0) {
@@ -263,6 +272,7 @@ out:
     free(r.max_conns);
     free(r.cache_size);
     free(r.page_size);
+    free(r.full_refresh);
     free(r.ca_file);
     free(r.log_level);
     if (r.api_key) {

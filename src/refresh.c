@@ -277,3 +277,370 @@ void listing_free(struct listing *ls)
     free(ls->items);
     memset(ls, 0, sizeof *ls);
 }
+
+/* ---- the cheap refresh ---- */
+
+int refresh_order(const struct member *items, size_t n)
+{
+    bool desc = true, asc = true, differ = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!items[i].created_ok)
+            return ORDER_UNKNOWN;
+        if (i > 0) {
+            int64_t a = items[i - 1].created_us, b = items[i].created_us;
+            desc = desc && a >= b;
+            asc = asc && a <= b;
+            differ = differ || a != b;
+        }
+    }
+    if (!differ)
+        return ORDER_UNKNOWN; /* fewer than two distinct times: no way to tell */
+    return desc ? ORDER_NEWEST : asc ? ORDER_OLDEST : ORDER_UNKNOWN;
+}
+
+/* Where m's entry is in prev, which is in created_at order: a binary search
+ * by its creation time, then a look along the ties. -1 when absent. */
+static ssize_t find_prev(const struct delta *d, const struct member *m)
+{
+    if (!m->created_ok)
+        return -1;
+    bool desc = d->order == ORDER_NEWEST;
+    size_t lo = 0, hi = d->nprev;
+    while (lo < hi) { /* the first index not before m's time */
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t t = d->prev[mid].created_us;
+        if (desc ? t > m->created_us : t < m->created_us)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < d->nprev && d->prev[i].created_us == m->created_us; i++)
+        if (d->prev[i].e == m->e)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* One page at any offset, as members. */
+static int fetch_one(const struct source *src, const char *status, long offset, int64_t deadline,
+                     time_t now, struct install *in, struct collect *c, int *requests, char *err,
+                     size_t errlen)
+{
+    *c = (struct collect){.sink = {.page = collect_page}, .in = in, .total = -1,
+                          .page_size = src->page_size, .first = offset, .npages = 1};
+    c->pages = calloc(1, sizeof *c->pages);
+    c->counts = calloc(1, sizeof *c->counts);
+    if (!c->pages || !c->counts) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = src->ops->pages(src->ctx, status, &offset, 1, deadline, now, &c->sink, err, errlen);
+    (*requests)++;
+    if (rc == 0 && !c->pages[0]) {
+        snprintf(err, errlen, "list page at offset %ld never came", offset);
+        rc = -EIO;
+    }
+    return rc;
+}
+
+struct checked {
+    struct member *items; /* the new jobs, in the order they will be listed */
+    size_t n, cap;
+    long total;           /* the API's, the same on every page read */
+    int64_t last;         /* created_at of the last job walked */
+    bool any;
+};
+
+static int push_new(struct checked *ck, const struct member *m)
+{
+    if (ck->n == ck->cap) {
+        size_t cap = ck->cap ? ck->cap * 2 : 64;
+        struct member *ni = realloc(ck->items, cap * sizeof *ni);
+        if (!ni)
+            return -ENOMEM;
+        ck->items = ni;
+        ck->cap = cap;
+    }
+    ck->items[ck->n++] = *m;
+    return 0;
+}
+
+/* Takes one page's members in, in the order walked, checking the order by
+ * created_at and that the total did not move. */
+static bool walk_order(const struct delta *d, struct checked *ck, const struct member *m,
+                       char *why, size_t whylen)
+{
+    if (!m->created_ok) {
+        snprintf(why, whylen, "a job without a readable created_at");
+        return false;
+    }
+    if (ck->any && (d->order == ORDER_NEWEST ? m->created_us > ck->last
+                                             : m->created_us < ck->last)) {
+        snprintf(why, whylen, "the API's order is not %s first any more",
+                 d->order == ORDER_NEWEST ? "newest" : "oldest");
+        return false;
+    }
+    ck->last = m->created_us;
+    ck->any = true;
+    return true;
+}
+
+static bool same_total(struct checked *ck, long total, char *why, size_t whylen)
+{
+    if (ck->total >= 0 && total != ck->total) {
+        snprintf(why, whylen, "the total moved while paging (%ld, then %ld)", ck->total, total);
+        return false;
+    }
+    ck->total = total;
+    return true;
+}
+
+/* Newest first: pages from offset 0 until the newest known job. */
+static int delta_newest(const struct source *src, const char *status, const struct delta *d,
+                        int64_t deadline, time_t now, struct install *in, struct checked *ck,
+                        size_t *covered, int *requests, char *why, size_t whylen)
+{
+    bool met = false;
+    size_t next = 0; /* the index in prev the next known job must have */
+    long full_pages = -1;
+    for (long offset = 0;; offset += src->page_size) {
+        struct collect c;
+        int rc = fetch_one(src, status, offset, deadline, now, in, &c, requests, why, whylen);
+        if (rc) {
+            collect_free(&c);
+            return rc;
+        }
+        bool ok = same_total(ck, c.total, why, whylen);
+        for (size_t i = 0; ok && i < c.counts[0]; i++) {
+            const struct member *m = &c.pages[0][i];
+            ssize_t at = find_prev(d, m);
+            ok = walk_order(d, ck, m, why, whylen);
+            if (!ok)
+                break;
+            if (!met && at < 0) {
+                if ((rc = push_new(ck, m)) != 0)
+                    break;
+            } else if (!met && at != 0) {
+                snprintf(why, whylen, "the newest known job is gone or moved");
+                ok = false;
+            } else if (met && at != (ssize_t)next) {
+                snprintf(why, whylen, "a known job is missing or moved (at %zu of %zu)", next,
+                         d->nprev);
+                ok = false;
+            } else {
+                met = true;
+                next = (size_t)at + 1;
+            }
+        }
+        size_t got = c.counts[0];
+        collect_free(&c);
+        if (rc)
+            return rc;
+        if (!ok)
+            return -EAGAIN;
+        if (full_pages < 0)
+            full_pages = (ck->total + src->page_size - 1) / src->page_size;
+        if (met || d->nprev == 0 || offset + src->page_size >= ck->total || got == 0)
+            break;
+        /* a whole page of new jobs: read on, unless reading it all is cheaper */
+        if (*requests >= full_pages / 2 + 1) {
+            snprintf(why, whylen, "more than half the view is new");
+            return -EAGAIN;
+        }
+    }
+    if (!met && d->nprev > 0) {
+        snprintf(why, whylen, "the newest known job is gone");
+        return -EAGAIN;
+    }
+    *covered = next;
+    return 0;
+}
+
+/* Oldest first: pages from the last known job to the end. Elements that
+ * cannot be shown may sit anywhere, so the page read may start a few known
+ * jobs early: those must be the last ones of prev, in order. */
+static int delta_oldest(const struct source *src, const char *status, const struct delta *d,
+                        int64_t deadline, time_t now, struct install *in, struct checked *ck,
+                        size_t *covered, int *requests, char *why, size_t whylen)
+{
+    long offset = d->nprev > 0 ? (long)d->nprev - 1 : 0;
+    ssize_t first = -1, last = -1; /* the first and last known jobs met */
+    long full_pages = -1;
+    for (;;) {
+        struct collect c;
+        int rc = fetch_one(src, status, offset, deadline, now, in, &c, requests, why, whylen);
+        if (rc) {
+            collect_free(&c);
+            return rc;
+        }
+        bool ok = same_total(ck, c.total, why, whylen);
+        bool met_all;
+        for (size_t i = 0; ok && i < c.counts[0]; i++) {
+            const struct member *m = &c.pages[0][i];
+            ssize_t at = find_prev(d, m);
+            ok = walk_order(d, ck, m, why, whylen);
+            if (!ok)
+                break;
+            met_all = d->nprev == 0 || last == (ssize_t)d->nprev - 1;
+            if (!met_all && (at < 0 || (last >= 0 && at != last + 1))) {
+                snprintf(why, whylen, "the newest known jobs are gone or moved");
+                ok = false;
+            } else if (!met_all) {
+                if (first < 0)
+                    first = at;
+                last = at;
+            } else if (at >= 0) {
+                snprintf(why, whylen, "a known job came back after the newest one");
+                ok = false;
+            } else {
+                rc = push_new(ck, m);
+                ok = rc == 0;
+            }
+        }
+        size_t got = c.counts[0] + c.bad;
+        collect_free(&c);
+        if (rc)
+            return rc;
+        if (!ok)
+            return -EAGAIN;
+        if (full_pages < 0)
+            full_pages = (ck->total + src->page_size - 1) / src->page_size;
+        offset += (long)got;
+        if (got == 0 || offset >= ck->total)
+            break;
+        if (*requests >= full_pages / 2 + 1) {
+            snprintf(why, whylen, "more than half the view is new");
+            return -EAGAIN;
+        }
+    }
+    if (d->nprev > 0 && last != (ssize_t)d->nprev - 1) {
+        snprintf(why, whylen, "the newest known job is gone");
+        return -EAGAIN;
+    }
+    /* the known jobs re-read: from the first one met to the newest */
+    *covered = first >= 0 ? d->nprev - (size_t)first : 0;
+    return 0;
+}
+
+/* Fetching the unfinished jobs no page covered. */
+struct recheck {
+    struct page_sink sink; /* first */
+    struct install *in;
+    int gone;              /* a 404: the job was deleted */
+    int err;
+};
+
+static int recheck_job(struct page_sink *s, size_t index, struct job *j, int rc)
+{
+    (void)index;
+    struct recheck *r = (struct recheck *)s;
+    if (rc == -ENOENT || !j) {
+        r->gone++;
+        return 0;
+    }
+    struct member m;
+    size_t kept = 0;
+    return r->in->jobs(r->in, &j, 1, &m, &kept);
+}
+
+static bool unfinished(uint8_t status)
+{
+    return status == ST_PENDING || status == ST_PROCESSING;
+}
+
+int refresh_delta(const struct source *src, const char *status, const struct delta *d,
+                  int64_t deadline, time_t now, struct install *in, struct listing *out,
+                  char *why, size_t whylen)
+{
+    struct checked ck = {.total = -1};
+    size_t covered = 0; /* prev[0..covered) (newest first) or its last, were re-read */
+    int requests = 0, rc;
+    memset(out, 0, sizeof *out);
+    why[0] = '\0';
+    if (d->check_unfinished) {
+        /* the unfinished jobs beyond the newest page will cost one request
+         * each: when that alone is as dear as a full read, do not start */
+        size_t ps = (size_t)src->page_size, from = d->order == ORDER_NEWEST ? ps : 0;
+        size_t to = d->order == ORDER_NEWEST ? d->nprev : d->nprev > ps ? d->nprev - ps : 0;
+        size_t u = 0;
+        for (size_t i = from; i < to; i++)
+            u += unfinished(d->prev[i].status);
+        size_t full_pages = (d->nprev + d->prev_bad + ps - 1) / ps;
+        if (u && u + 1 >= full_pages) {
+            snprintf(why, whylen, "%zu unfinished jobs to look at: reading in full is cheaper", u);
+            return -EAGAIN;
+        }
+    }
+    if (d->order == ORDER_NEWEST)
+        rc = delta_newest(src, status, d, deadline, now, in, &ck, &covered, &requests, why,
+                          whylen);
+    else if (d->order == ORDER_OLDEST)
+        rc = delta_oldest(src, status, d, deadline, now, in, &ck, &covered, &requests, why,
+                          whylen);
+    else {
+        snprintf(why, whylen, "the API's order is not known");
+        rc = -EAGAIN;
+    }
+    /* the totals must add up: a deletion, or a job that moved in or out
+     * unseen, shows here (elements that cannot be shown have no identity:
+     * their number is taken to be the same; a new one costs a full read) */
+    long want = (long)(d->nprev + d->prev_bad + ck.n);
+    if (rc == 0 && ck.total != want) {
+        snprintf(why, whylen, "the totals do not add up (%ld, expected %ld: %zu known, %zu new)",
+                 ck.total, want, d->nprev, ck.n);
+        rc = -EAGAIN;
+    }
+    size_t n = d->nprev + ck.n;
+    struct member *items = rc ? NULL : malloc((n ? n : 1) * sizeof *items);
+    if (rc == 0 && !items)
+        rc = -ENOMEM;
+    if (rc == 0) {
+        /* the new jobs go at the newest end (memcpy of NULL, 0 is undefined) */
+        size_t at_new = d->order == ORDER_NEWEST ? 0 : d->nprev;
+        size_t at_prev = d->order == ORDER_NEWEST ? ck.n : 0;
+        if (ck.n)
+            memcpy(items + at_new, ck.items, ck.n * sizeof *items);
+        if (d->nprev)
+            memcpy(items + at_prev, d->prev, d->nprev * sizeof *items);
+    }
+    /* unfinished jobs no page covered may have moved on: one request each,
+     * unless reading the whole view costs less */
+    struct job_id *ids = NULL;
+    size_t nids = 0;
+    if (rc == 0 && d->check_unfinished) {
+        size_t from = d->order == ORDER_NEWEST ? covered : 0;
+        size_t to = d->order == ORDER_NEWEST ? d->nprev : d->nprev - covered;
+        for (size_t i = from; i < to; i++)
+            nids += unfinished(d->prev[i].status);
+        long full_pages = (ck.total + src->page_size - 1) / src->page_size;
+        if (nids && (long)nids + requests >= full_pages) {
+            snprintf(why, whylen, "%zu unfinished jobs to look at: reading in full is cheaper",
+                     nids);
+            rc = -EAGAIN;
+        } else if (nids && !(ids = malloc(nids * sizeof *ids))) {
+            rc = -ENOMEM;
+        }
+        for (size_t i = from, k = 0; rc == 0 && ids && i < to; i++)
+            if (unfinished(d->prev[i].status))
+                ids[k++] = (struct job_id){d->prev[i].e->id, d->prev[i].e->id_len};
+    }
+    if (rc == 0 && nids) {
+        struct recheck r = {.sink = {.job = recheck_job}, .in = in};
+        rc = src->ops->jobs(src->ctx, ids, nids, deadline, now, &r.sink, why, whylen);
+        requests += (int)nids;
+        if (rc == 0 && r.gone) {
+            snprintf(why, whylen, "%d known job%s deleted", r.gone, r.gone == 1 ? " was" : "s were");
+            rc = -EAGAIN;
+        }
+    }
+    free(ids);
+    free(ck.items);
+    out->requests = requests;
+    if (rc) {
+        free(items);
+        return rc;
+    }
+    out->items = items;
+    out->n = n;
+    out->total = ck.total;
+    return 0;
+}

@@ -49,6 +49,15 @@ char *stats_render(const struct http_stats *h, const struct cache_stats *c,
                             c->views[v].fetched ? json_real(c->views[v].age_s) : json_null());
         json_object_set_new(l, "jobs", json_integer((json_int_t)c->views[v].jobs));
         json_object_set_new(l, "total", json_integer((json_int_t)c->views[v].total));
+        json_object_set_new(l, "order", json_string(c->views[v].order));
+        json_t *r = json_object();
+        json_object_set_new(r, "full", json_integer((json_int_t)c->views[v].full_refreshes));
+        json_object_set_new(r, "full_requests",
+                            json_integer((json_int_t)c->views[v].full_requests));
+        json_object_set_new(r, "delta", json_integer((json_int_t)c->views[v].delta_refreshes));
+        json_object_set_new(r, "delta_requests",
+                            json_integer((json_int_t)c->views[v].delta_requests));
+        json_object_set_new(l, "refreshes", r);
         json_object_set_new(listings, view_names[v], l);
     }
     json_object_set_new(root, "listings", listings);

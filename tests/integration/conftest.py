@@ -108,7 +108,7 @@ class Sim:
     """One running freddy_sim.py and its control routes."""
 
     def __init__(self, workdir, jobs=25, hostile=False, latency_ms=0, api_key="test-key",
-                 seed=None, item_count=None):
+                 seed=None, item_count=None, order=None, settled_after=None):
         if not os.path.exists(SIM):
             pytest.fail("simulator %s is missing" % SIM, pytrace=False)
         os.makedirs(workdir, exist_ok=True)
@@ -125,6 +125,10 @@ class Sim:
             args += ["--seed", str(seed)]
         if item_count is not None:
             args += ["--item-count", str(item_count)]
+        if order is not None:
+            args += ["--order", order]
+        if settled_after is not None:
+            args += ["--settled-after", str(settled_after)]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, cwd=REPO)
@@ -186,8 +190,16 @@ class Sim:
     def reset(self):
         return self._call("POST", "/_sim/reset", {})
 
-    def jobs(self):
-        return self._call("GET", "/_sim/jobs")
+    def jobs(self, status=None):
+        """Every listed job, in the API's current order (of one status)."""
+        return self._call("GET", "/_sim/jobs" + ("?status=" + status if status else ""))
+
+    def mutate(self, **spec):
+        """Random creations, forward moves and deletions (PROTOCOL.md)."""
+        return self._call("POST", "/_sim/mutate", spec)
+
+    def order(self, order):
+        return self._call("POST", "/_sim/order", {"order": order})
 
     def add(self, job):
         return self._call("POST", "/_sim/jobs", job)

@@ -189,6 +189,7 @@ class State:
         self.seen_time = T0      # newest created_at given explicitly
         self.extra_n = 0
         self.reset_counters()
+        self.settled_after = getattr(args, "settled_after", None)
         self.generate(args.jobs, args.seed)
         if args.hostile:
             self.add_hostile()
@@ -265,6 +266,9 @@ class State:
                     if jid not in by_id:
                         break
                 status = STATUS_PATTERN[(i + seed) % npat]
+                if (self.settled_after is not None and i >= self.settled_after
+                        and status not in TERMINAL):
+                    status = "completed"  # old jobs are done, as in a real account
                 if i % 7 == 3:
                     mode, usec = 1, (i * 123457) % 1000000
                 elif i % 11 == 5:
@@ -1168,6 +1172,8 @@ def main(argv=None):
     ap.add_argument("--hostile", action="store_true")
     ap.add_argument("--item-count", type=int, default=3)
     ap.add_argument("--order", choices=ORDERS, default="newest")
+    ap.add_argument("--settled-after", type=int, default=None,
+                    help="only the N newest generated jobs may be unfinished")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
 

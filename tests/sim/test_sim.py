@@ -857,3 +857,20 @@ def test_scale_pages_and_mutations(own_sim):
     assert time.monotonic() - t < 0.5 and len(p["jobs"]) == 100
     assert s.page("limit=1")["total"] == n
     assert ids_of(s.page("limit=10")["jobs"]) == r["created"][::-1]
+
+
+def test_settled_after_keeps_old_jobs_final(tmp_path):
+    """--settled-after N: unfinished statuses only among the N newest."""
+    proc, port = start_sim(tmp_path, "--jobs", "200", "--settled-after", "30")
+    try:
+        jobs = Sim(port).ctl("jobs")
+        assert len(jobs) == 200
+        old = [j for j in jobs[30:] if j["status"] in ("pending", "processing")]
+        assert not old, old[:3]
+        assert any(j["status"] in ("pending", "processing") for j in jobs[:30])
+        for j in jobs[30:]:
+            if j["status"] == "completed":
+                assert j["completed_at"] and isinstance(j["extracted_data"], list), j
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(5)

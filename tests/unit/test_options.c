@@ -49,6 +49,7 @@ static void test_defaults(void)
     CHECK(o.ca_file == NULL);
     CHECK_INT(o.auth, AUTH_X_API_KEY);
     CHECK_INT(o.ttl, 30);
+    CHECK_INT(o.full_refresh, 600);
     CHECK_INT(o.timeout, 30);
     CHECK_INT(o.retries, 3);
     CHECK_INT(o.max_conns, 8);
@@ -101,8 +102,9 @@ static void test_spellings(void)
     fuse_opt_free_args(&args);
 
     const char *a4[] = {"scrapefs", "-o", "auth=x-api-key,ttl=0,page_size=1,retries=20",
-                        "--log_level=error", "/mnt", NULL};
+                        "--log_level=error", "--full_refresh=0", "/mnt", NULL};
     CHECK_INT(parse(a4, &o, &args, err, sizeof err), 0);
+    CHECK_INT(o.full_refresh, 0);
     CHECK_INT(o.auth, AUTH_X_API_KEY);
     CHECK_INT(o.ttl, 0);
     CHECK_INT(o.page_size, 1);
@@ -233,6 +235,8 @@ static void test_bad_values(void)
     BAD("ttl=99999999999999999999", "ttl");
     BAD("page_size=0", "page_size");
     BAD("page_size=101", "page_size");
+    BAD("full_refresh=-1", "full_refresh");
+    BAD("full_refresh=10m", "full_refresh");
     BAD("max_conns=0", "max_conns");
     BAD("max_conns=65", "max_conns");
     BAD("timeout=0", "timeout");
