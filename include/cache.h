@@ -34,6 +34,7 @@ enum { GROUP_DOMAIN = 0, GROUP_DATE = 1, GROUP_NKINDS = 2 };
 /* What is known of a job without its text. */
 struct job_meta {
     uint32_t size[JOB_NFILES];
+    uint32_t line;    /* its line in a .jsonl: the text and a newline */
     time_t mtime;
     uint16_t version; /* bumped whenever the job's content changes */
     uint8_t status;   /* enum job_status */
@@ -55,6 +56,8 @@ struct view_info {
     struct timespec mtime; /* moves (to the ns) whenever the members change */
     double fresh_s;        /* how long its names may be cached */
 };
+
+struct jsonl;
 
 struct cache_config {
     int ttl_s;
@@ -120,6 +123,18 @@ int cache_job(struct cache *c, uint32_t seq, bool refresh, struct cache_rec *out
  * (fetched again if it was evicted and the job is final, as a final job's
  * content cannot differ), else -ESTALE. */
 int cache_job_version(struct cache *c, uint32_t seq, uint16_t ver, struct job **out);
+
+/* The view's .jsonl as it is now (refresh: a stale listing is fetched again
+ * first): a snapshot (jsonl.h), one new reference, shared by everyone who
+ * asks while the view's content stays the same. */
+int cache_jsonl(struct cache *c, int v, bool refresh, struct jsonl **out, struct view_info *info);
+
+/* Appends bytes [off, off + size) of a snapshot. The texts of final jobs
+ * evicted since are brought back with their list pages (a detail request
+ * only for a job no longer where its page was). -EIO when a version the
+ * snapshot names is gone. */
+int cache_jsonl_read(struct cache *c, const struct jsonl *s, uint64_t off, size_t size,
+                     struct buf *out);
 
 /* GROUP_* for a group view, -1 for a fetched view, -2 for no view. */
 int cache_view_kind(struct cache *c, int v);

@@ -49,6 +49,8 @@ struct view {
     struct timespec mtime;   /* when the members last changed, to the ns: the
                                 kernel drops a cached listing when it moves */
     int last_err;
+    uint32_t version;        /* moves when the members or a member's content change */
+    struct jsonl *jsonl;     /* the snapshot of this version, once asked for (a reference) */
     /* fetched views: how the listing was read (refresh.h) */
     int order;               /* enum view_order, as the last full read saw it */
     size_t bad;              /* elements in its total that cannot be shown */

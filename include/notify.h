@@ -1,8 +1,9 @@
 /* Telling the kernel to forget what it cached, from one thread.
  *
  * A refresh (SIGHUP) makes the cache stale; the kernel must then also drop
- * the listings it holds, the names it holds as absent, and the names of
- * unfinished jobs' files (each points at the version it was looked up with).
+ * the listings it holds, the names it holds as absent or as a .jsonl of a
+ * given version, and the names of unfinished jobs' files (each points at the
+ * version it was looked up with).
  * That is done here, by one notifier thread started with the session:
  *   - the kernel must never be notified from inside an operation on a related
  *     inode (it would wait for the operation, which waits for it);
@@ -37,9 +38,10 @@ int notify_start(struct notify *n, struct fuse_session *se, struct cache *c, str
  * a signal handler (it only writes to a pipe). */
 void notify_refresh(struct notify *n);
 
-/* Records that the kernel was told `name` is absent from directory parent
- * for timeout seconds, so a refresh can make it ask again. */
-void notify_negative(struct notify *n, uint64_t parent, const char *name, double timeout);
+/* Records that the kernel holds what it was told of `name` in directory
+ * parent (absent, or a .jsonl's version) for timeout seconds, so that a
+ * refresh can make it ask again. */
+void notify_name(struct notify *n, uint64_t parent, const char *name, double timeout);
 
 /* Refreshes done (each a pass of the thread), for stats and tests. */
 uint64_t notify_passes(struct notify *n);

@@ -7,7 +7,7 @@
  * stay readable for as long as the kernel may read through the old inode:
  * until the FORGET that takes its lookup count to zero. This table holds
  * exactly that: per inode its lookup count and the content it showed, an
- * unfinished job's render or a .scrapefs/stats document. (A final job's
+ * unfinished job's text, a .scrapefs/stats document or a .jsonl snapshot. (A final job's
  * content never changes and is fetched again if evicted, so it is not pinned.)
  */
 #ifndef SCRAPEFS_PINS_H
@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "job.h"
+#include "jsonl.h"
 
 /* An immutable, reference-counted text (a stats document). */
 struct blob {
@@ -34,13 +35,21 @@ struct pins;
 int pins_new(struct pins **out);
 void pins_free(struct pins *p);
 
-/* Counts one more lookup of ino. The first one pins what it shows: a new
- * reference to job, or to blob (exactly one of them non-NULL). */
-int pins_add(struct pins *p, uint64_t ino, struct job *job, struct blob *blob);
+/* What an inode shows: exactly one of them. */
+struct pinned {
+    struct job *job;     /* an unfinished job's text */
+    struct blob *blob;   /* a .scrapefs/stats document */
+    struct jsonl *jsonl; /* a view's .jsonl snapshot */
+};
 
-/* What ino shows, as new references (the caller unrefs), or -ENOENT when
+/* Counts one more lookup of ino. The first one pins what it shows (new
+ * references are taken). -ESTALE when ino already shows something else. */
+int pins_add(struct pins *p, uint64_t ino, struct pinned what);
+
+/* What ino shows, as new references (pinned_unref), or -ENOENT when
  * nothing is pinned to it. */
-int pins_get(struct pins *p, uint64_t ino, struct job **job, struct blob **blob);
+int pins_get(struct pins *p, uint64_t ino, struct pinned *out);
+void pinned_unref(struct pinned *w);
 
 /* The kernel forgot n lookups of ino; unpins at zero. */
 void pins_forget(struct pins *p, uint64_t ino, uint64_t n);

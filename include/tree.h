@@ -13,6 +13,8 @@
  *                      version of the job's content is a new inode, so what
  *                      the kernel caches under one inode never changes.
  *   2<<62 | v          the by-domain or by-date directory of group view v
+ *   2<<62 | 1<<61 | version<<29 | v
+ *                      view v's .jsonl as of that content version (jsonl.h)
  *   3<<62 | n          the n-th .scrapefs/stats document
  */
 #ifndef SCRAPEFS_TREE_H
@@ -35,6 +37,7 @@ enum node_kind {
     NK_GROUP,     /* jobs/by-domain/<host>/ or jobs/by-date/<day>/: a group view */
     NK_JOBDIR,
     NK_JOBFILE,
+    NK_JSONL,     /* X.jsonl beside the directory of view X */
 };
 
 /* The slot of a job node says which directory it sits in: the fetched view
@@ -45,11 +48,12 @@ enum node_kind {
 
 struct node {
     enum node_kind kind;
-    int view;      /* NK_JOBS, NK_STATUS, NK_GROUP: the view (cache.h);
+    int view;      /* NK_JOBS, NK_STATUS, NK_GROUP, NK_JSONL: the view (cache.h);
                       NK_JOBDIR, NK_JOBFILE: the slot */
     int file;      /* NK_JOBFILE: enum job_file */
     uint64_t seq;  /* NK_JOBDIR, NK_JOBFILE: the cache entry; NK_STATS: which
-                      document (0 = the name in the table) */
+                      document (0 = the name in the table); NK_JSONL: the
+                      view's content version */
     uint16_t version; /* NK_JOBFILE: the version of the job's content */
 };
 

@@ -11,6 +11,7 @@
 #include "flight.h"
 #include "groups.h"
 #include "idmap.h"
+#include "jsonl.h"
 #include "log.h"
 #include "refresh.h"
 
@@ -82,8 +83,10 @@ void view_set_members(struct view *vw, struct entry **items, size_t n)
     free(vw->items);
     vw->items = items;
     vw->n = n;
-    if (changed)
+    if (changed) {
         clock_gettime(CLOCK_REALTIME, &vw->mtime);
+        vw->version++;
+    }
 }
 
 int cache_new(const struct cache_config *cfg, const struct source *src, struct cache **out)
@@ -128,8 +131,10 @@ void cache_free(struct cache *c)
         free(c->byseq[i]);
     }
     free(c->byseq);
-    for (int v = 0; v < VIEW_COUNT; v++)
+    for (int v = 0; v < VIEW_COUNT; v++) {
         free(c->views[v].items);
+        jsonl_unref(c->views[v].jsonl);
+    }
     groups_free(c->groups);
     flights_free(c->flights);
     negative_clear(c);
@@ -140,6 +145,15 @@ void cache_free(struct cache *c)
 }
 
 /* ---- entries, LRU and memory (lock held) ---- */
+
+/* Only final jobs' texts are in the LRU: an unfinished job's text is kept
+ * whatever cache_size says. It can change at any refresh, so whoever shows
+ * a version of it (an open file, a .jsonl snapshot) must hold that very
+ * text; and it is small (no extracted_data until completed). */
+static bool lru_has(const struct cache *c, const struct entry *e)
+{
+    return e->prev || c->lru_head == e;
+}
 
 static void lru_unlink(struct cache *c, struct entry *e)
 {
@@ -167,7 +181,7 @@ static void lru_push(struct cache *c, struct entry *e)
 
 static void lru_touch(struct cache *c, struct entry *e)
 {
-    if (e->job && c->lru_head != e) {
+    if (e->job && lru_has(c, e) && c->lru_head != e) {
         lru_unlink(c, e);
         lru_push(c, e);
     }
@@ -179,7 +193,8 @@ static void drop_text(struct cache *c, struct entry *e)
 {
     if (!e->job)
         return;
-    lru_unlink(c, e);
+    if (lru_has(c, e))
+        lru_unlink(c, e);
     c->bytes -= e->job->bytes;
     c->renders--;
     job_unref(e->job);
@@ -199,7 +214,7 @@ static void evict(struct cache *c)
  * being unreadable. */
 static void evict_but(struct cache *c, struct entry *e)
 {
-    if (!e->job) {
+    if (!e->job || !lru_has(c, e)) {
         evict(c);
         return;
     }
@@ -242,6 +257,19 @@ static struct entry *entry_by_seq(struct cache *c, uint32_t seq)
     return seq >= 1 && seq <= c->nentries ? c->byseq[seq - 1] : NULL;
 }
 
+/* A member's content changed: the views it is in have a new version. */
+static void touch_views(struct cache *c, const struct entry *e)
+{
+    for (int v = 0; v < VIEW_COUNT; v++)
+        if ((e->in_view >> v) & 1u)
+            c->views[v].version++;
+    for (int k = 0; k < GROUP_NKINDS && (e->in_view & 1u); k++) {
+        struct view *g = groups_view(c->groups, e->group[k]);
+        if (g)
+            g->version++;
+    }
+}
+
 /* Takes a job (the caller's reference) as e's data, fetched by a fetch that
  * started at `start`. Data from a fetch older than what e has is dropped. */
 static void set_job(struct cache *c, struct entry *e, struct job *j, int64_t start, int64_t now)
@@ -258,14 +286,17 @@ static void set_job(struct cache *c, struct entry *e, struct job *j, int64_t sta
         job_unref(j);
         return;
     }
-    if (e->meta.size[JOB_JSON] && j->digest != e->digest)
+    if (e->meta.size[JOB_JSON] && j->digest != e->digest) {
         e->meta.version++; /* new content gets new inodes; see fs.c */
+        touch_views(c, e); /* and so do the .jsonl files it is a line of */
+    }
     e->digest = j->digest;
     j->version = e->meta.version;
     drop_text(c, e);
     e->job = j;
     for (int f = 0; f < JOB_NFILES; f++)
         e->meta.size[f] = (uint32_t)j->size[f];
+    e->meta.line = (uint32_t)j->text_len + 1;
     e->meta.mtime = j->mtime;
     e->meta.final = j->final;
     e->meta.status = j->status;
@@ -275,7 +306,8 @@ static void set_job(struct cache *c, struct entry *e, struct job *j, int64_t sta
     e->group[GROUP_DATE] = groups_assign(c->groups, GROUP_DATE, j->date);
     c->bytes += j->bytes;
     c->renders++;
-    lru_push(c, e);
+    if (j->final)
+        lru_push(c, e);
 }
 
 static void fill_rec(const struct entry *e, struct cache_rec *r)
@@ -362,6 +394,9 @@ struct cache_install {
     struct install in; /* first */
     struct cache *c;
     int64_t start;     /* when the fetch started */
+    /* optional: sees each entry installed, under the lock, before eviction */
+    void (*keep)(struct cache_install *ci, struct entry *e);
+    void *arg;
 };
 
 static int install_jobs(struct install *in, struct job **jobs, size_t n, struct member *out,
@@ -380,6 +415,8 @@ static int install_jobs(struct install *in, struct job **jobs, size_t n, struct 
             continue;
         }
         set_job(c, e, j, ci->start, now);
+        if (ci->keep)
+            ci->keep(ci, e);
         out[k++] = member_of(e);
     }
     /* a listing being fetched counts against cache_size like any other */
@@ -832,6 +869,237 @@ int cache_job_version(struct cache *c, uint32_t seq, uint16_t ver, struct job **
     }
     pthread_mutex_unlock(&c->mu);
     return rc;
+}
+
+/* ---- one file per view ---- */
+
+/* A snapshot of view v as it is now (lock held). */
+static struct jsonl *jsonl_build(struct cache *c, int v)
+{
+    struct view *vw = view_at(c, v);
+    int base = base_view(v);
+    const struct view *bv = &c->views[base];
+    struct jsonl *s = jsonl_new(vw->n);
+    if (!s)
+        return NULL;
+    s->view = v;
+    s->base = base;
+    s->version = vw->version;
+    s->base_total = bv->total;
+    s->base_order = bv->order;
+    s->mtime = vw->mtime.tv_sec;
+    size_t k = 0;
+    /* a line's position in the fetched view, to find its page again; a
+     * group's members are in the all-jobs listing's order */
+    for (size_t i = 0; i < bv->n && k < vw->n; i++) {
+        struct entry *e = bv->items[i];
+        if (vw != bv && (!(e->in_view & 1u) || e->group[vw->kind] != (uint32_t)v))
+            continue;
+        struct jsonl_line *l = &s->lines[k++];
+        l->seq = e->seq;
+        l->version = e->meta.version;
+        l->len = e->meta.line;
+        l->pos = (uint32_t)i;
+        if (!e->meta.final && e->job)
+            l->job = job_ref(e->job); /* it can change: hold this version */
+    }
+    s->n = k;
+    jsonl_layout(s);
+    return s;
+}
+
+int cache_jsonl(struct cache *c, int v, bool refresh, struct jsonl **out, struct view_info *info)
+{
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    struct view *vw = view_at(c, v);
+    if (!vw)
+        rc = -ENOENT;
+    else if (refresh || !c->views[base_view(v)].fetched_ms)
+        rc = refresh_view(c, v, deadline_real(c));
+    if (rc == 0) {
+        vw = view_at(c, v);
+        if (!vw->jsonl || vw->jsonl->version != vw->version) {
+            struct jsonl *s = jsonl_build(c, v);
+            if (!s) {
+                rc = -ENOMEM;
+            } else {
+                jsonl_unref(vw->jsonl);
+                vw->jsonl = s;
+            }
+        }
+    }
+    if (rc == 0) {
+        *out = jsonl_ref(vw->jsonl);
+        view_info_of(c, v, info);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+/* The texts a read of a snapshot needs, and those still missing. */
+struct jsonl_want {
+    const struct jsonl *s;
+    size_t first, n;
+    struct job **texts; /* [n]: a reference each, NULL while missing */
+};
+
+static bool line_text(const struct jsonl_line *l, const struct entry *e)
+{
+    return e && e->job && e->meta.version == l->version;
+}
+
+/* Takes, under the lock, every text the read wants that the cache has. */
+static size_t want_take(struct cache *c, struct jsonl_want *w)
+{
+    size_t missing = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        const struct jsonl_line *l = &w->s->lines[w->first + i];
+        struct entry *e = entry_by_seq(c, l->seq);
+        if (w->texts[i])
+            continue;
+        if (l->job) {
+            w->texts[i] = job_ref(l->job);
+        } else if (line_text(l, e)) {
+            lru_touch(c, e);
+            w->texts[i] = job_ref(e->job);
+        } else {
+            missing++;
+        }
+    }
+    return missing;
+}
+
+/* While a page comes in: take what the read wants before it can be evicted. */
+static void keep_wanted(struct cache_install *ci, struct entry *e)
+{
+    struct jsonl_want *w = ci->arg;
+    for (size_t i = 0; i < w->n; i++) {
+        const struct jsonl_line *l = &w->s->lines[w->first + i];
+        if (!w->texts[i] && l->seq == e->seq && line_text(l, e))
+            w->texts[i] = job_ref(e->job);
+    }
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Brings back the missing texts of a read by their list pages (lock held;
+ * dropped while fetching), then, for any still missing (it moved far since
+ * the snapshot), by a detail request. */
+static int want_fetch(struct cache *c, struct jsonl_want *w, int64_t deadline)
+{
+    const struct jsonl *s = w->s;
+    const struct view *bv = &c->views[s->base];
+    int ps = c->src.page_size;
+    /* newest first, jobs created since shifted every page down */
+    long shift = s->base_order == ORDER_NEWEST && bv->total > s->base_total
+                     ? bv->total - s->base_total : 0;
+    long *offsets = malloc(w->n * sizeof *offsets);
+    size_t np = 0;
+    if (!offsets)
+        return -ENOMEM;
+    for (size_t i = 0; i < w->n; i++)
+        if (!w->texts[i])
+            offsets[np++] = ((long)s->lines[w->first + i].pos + shift) / ps * ps;
+    qsort(offsets, np, sizeof *offsets, cmp_long);
+    size_t u = 0;
+    for (size_t i = 0; i < np; i++)
+        if (u == 0 || offsets[i] != offsets[u - 1])
+            offsets[u++] = offsets[i];
+    const char *status = s->base == VIEW_ALL ? NULL : view_name(s->base);
+    char err[256] = "";
+    int rc = 0;
+    for (size_t i = 0; i < u && rc == 0; i++) {
+        /* another read may have brought this page in meanwhile */
+        want_take(c, w);
+        bool needed = false;
+        for (size_t k = 0; k < w->n && !needed; k++)
+            needed = !w->texts[k] &&
+                     ((long)s->lines[w->first + k].pos + shift) / ps * ps == offsets[i];
+        if (!needed)
+            continue;
+        /* one fetch per page, whoever wants it: reads run in parallel (the
+         * kernel's readahead) and want the same pages */
+        uint8_t key[2 + sizeof(long)] = {'p', (uint8_t)s->base};
+        memcpy(key + 2, &offsets[i], sizeof(long));
+        struct flight *f;
+        int64_t now = fetch_start(c, c->clock());
+        int fr = flight_take(c->flights, key, sizeof key, now, c->expired_ms, wait_left(deadline),
+                             &f);
+        if (fr != FLIGHT_LEAD) {
+            want_take(c, w); /* it came in just now: still at hand */
+            continue;
+        }
+        pthread_mutex_unlock(&c->mu);
+        struct cache_install ci = {.in = {.jobs = install_jobs}, .c = c, .start = now,
+                                   .keep = keep_wanted, .arg = w};
+        struct listing ls;
+        rc = refresh_page(&c->src, status, offsets[i], deadline, time(NULL), &ci.in, &ls, err,
+                          sizeof err);
+        listing_free(&ls);
+        pthread_mutex_lock(&c->mu);
+        int64_t end = c->clock();
+        flight_land(c->flights, f, rc, end, pause_after(c, rc, end));
+    }
+    free(offsets);
+    if (rc) {
+        note_error(c, "jsonl", err[0] ? err : strerror(-rc));
+        return rc;
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        const struct jsonl_line *l = &s->lines[w->first + i];
+        struct entry *e = entry_by_seq(c, l->seq);
+        if (w->texts[i] || !e)
+            continue;
+        if (!line_text(l, e))
+            fetch_job(c, e, true, true, deadline);
+        if (line_text(l, e))
+            w->texts[i] = job_ref(e->job);
+    }
+    return 0;
+}
+
+int cache_jsonl_read(struct cache *c, const struct jsonl *s, uint64_t off, size_t size,
+                     struct buf *out)
+{
+    if (off >= s->size || size == 0)
+        return 0;
+    struct jsonl_want w = {.s = s, .first = jsonl_line_at(s, off)};
+    size_t end = w.first;
+    while (end < s->n && s->lines[end].off < off + size)
+        end++;
+    w.n = end - w.first;
+    w.texts = calloc(w.n ? w.n : 1, sizeof *w.texts);
+    if (!w.texts)
+        return -ENOMEM;
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    if (want_take(c, &w))
+        rc = want_fetch(c, &w, deadline_real(c));
+    pthread_mutex_unlock(&c->mu);
+    for (size_t i = 0; rc == 0 && i < w.n; i++) {
+        const struct jsonl_line *l = &s->lines[w.first + i];
+        const struct job *j = w.texts[i];
+        if (!j || j->text_len + 1 != l->len) {
+            rc = -EIO; /* the version this snapshot names is gone */
+            break;
+        }
+        /* the part of this line inside [off, off + size) */
+        uint64_t from = off > l->off ? off - l->off : 0;
+        uint64_t to = off + size < l->off + l->len ? off + size - l->off : l->len;
+        if (from < j->text_len)
+            buf_put(out, j->text + from, (to < j->text_len ? to : j->text_len) - from);
+        if (to == l->len)
+            buf_putc(out, '\n');
+    }
+    for (size_t i = 0; i < w.n; i++)
+        job_unref(w.texts[i]);
+    free(w.texts);
+    return rc ? rc : out->oom ? -ENOMEM : 0;
 }
 
 /* ---- groups ---- */

@@ -134,7 +134,7 @@ static int stats_entry(struct fs_ctx *f, struct fuse_entry_param *e)
         return -ENOMEM;
     struct node n = {.kind = NK_STATS, .seq = atomic_fetch_add(&stats_docs, 1) + 1};
     e->ino = tree_ino(&n);
-    int rc = pins_add(f->pins, e->ino, NULL, b);
+    int rc = pins_add(f->pins, e->ino, (struct pinned){.blob = b});
     blob_unref(b);
     fill_file(f, &e->attr, e->ino, 0444, len, time(NULL));
     e->attr_timeout = LONG_TIMEOUT;
@@ -161,7 +161,7 @@ static int job_file_entry(struct fs_ctx *f, uint64_t seq, int slot, int file, bo
     e->ino = tree_ino(&n);
     e->attr_timeout = LONG_TIMEOUT;
     if (j) {
-        rc = pins_add(f->pins, e->ino, j, NULL);
+        rc = pins_add(f->pins, e->ino, (struct pinned){.job = j});
         fill_file(f, &e->attr, e->ino, 0444, j->size[file], j->mtime);
         e->entry_timeout = fresh;
         job_unref(j);
@@ -172,16 +172,38 @@ static int job_file_entry(struct fs_ctx *f, uint64_t seq, int slot, int file, bo
     return rc;
 }
 
-/* What a versioned file inode shows: its pinned content, or the job's
- * current render when that is still the version the inode names. */
-static int file_content(struct fs_ctx *f, const struct node *n, uint64_t ino, struct job **job,
-                        struct blob **blob)
+/* The entry of view v's .jsonl: the snapshot of the view as it is now
+ * (refresh: a stale listing is fetched again first), under the inode of
+ * its version, pinned until the kernel forgets it. The name is as fresh as
+ * the listing; a refresh (SIGHUP) makes the kernel ask again. */
+static int jsonl_entry(struct fs_ctx *f, uint64_t parent, const char *name, int v, bool refresh,
+                       struct fuse_entry_param *e)
 {
-    if (pins_get(f->pins, ino, job, blob) == 0)
+    struct jsonl *s;
+    struct view_info vi;
+    int rc = cache_jsonl(f->cache, v, refresh, &s, &vi);
+    if (rc)
+        return rc;
+    struct node n = {.kind = NK_JSONL, .view = v, .seq = s->version};
+    e->ino = tree_ino(&n);
+    rc = pins_add(f->pins, e->ino, (struct pinned){.jsonl = s});
+    fill_file(f, &e->attr, e->ino, 0444, s->size, s->mtime);
+    e->attr_timeout = LONG_TIMEOUT;
+    e->entry_timeout = vi.fresh_s;
+    notify_name(f->notify, parent, name, vi.fresh_s);
+    jsonl_unref(s);
+    return rc;
+}
+
+/* What a versioned file inode shows: its pinned content, or the job's
+ * current text when that is still the version the inode names. */
+static int file_content(struct fs_ctx *f, const struct node *n, uint64_t ino, struct pinned *out)
+{
+    if (pins_get(f->pins, ino, out) == 0)
         return 0;
     if (n->kind != NK_JOBFILE)
         return -ENOENT;
-    return cache_job_version(f->cache, (uint32_t)n->seq, n->version, job);
+    return cache_job_version(f->cache, (uint32_t)n->seq, n->version, &out->job);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -223,16 +245,16 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         fuse_reply_err(req, ENOENT);
         return;
     }
-    if (n.kind == NK_JOBFILE || n.kind == NK_STATS) {
-        struct job *j = NULL;
-        struct blob *b = NULL;
-        rc = file_content(f, &n, ino, &j, &b);
-        if (rc == 0 && j)
-            fill_file(f, &st, ino, 0444, j->size[n.file], j->mtime);
+    if (n.kind == NK_JOBFILE || n.kind == NK_STATS || n.kind == NK_JSONL) {
+        struct pinned w;
+        rc = file_content(f, &n, ino, &w);
+        if (rc == 0 && w.job)
+            fill_file(f, &st, ino, 0444, w.job->size[n.file], w.job->mtime);
+        else if (rc == 0 && w.jsonl)
+            fill_file(f, &st, ino, 0444, w.jsonl->size, w.jsonl->mtime);
         else if (rc == 0)
-            fill_file(f, &st, ino, 0444, b->len, f->started);
-        job_unref(j);
-        blob_unref(b);
+            fill_file(f, &st, ino, 0444, w.blob->len, f->started);
+        pinned_unref(&w);
     } else {
         rc = node_attr(f, &n, true, &st, &timeout);
     }
@@ -272,6 +294,8 @@ static int resolve(struct fs_ctx *f, uint64_t parent, const struct node *p, cons
         tree_decode(fx->ino, &n);
         if (n.kind == NK_STATS)
             return stats_entry(f, e);
+        if (n.kind == NK_JSONL)
+            return jsonl_entry(f, parent, name, n.view, refresh, e);
         e->ino = fx->ino;
         e->entry_timeout = LONG_TIMEOUT;
         return node_attr(f, &n, false, &e->attr, &e->attr_timeout);
@@ -279,7 +303,15 @@ static int resolve(struct fs_ctx *f, uint64_t parent, const struct node *p, cons
     if (p->kind == NK_BYDOMAIN || p->kind == NK_BYDATE) {
         int v;
         struct view_info vi = {.fresh_s = 0};
-        rc = cache_group_find(f->cache, group_kind_of(p), name, &v);
+        /* a group's directory never ends in .jsonl (names.h): a name that
+         * does is the file of the group without it */
+        char group[NAME_MAX_BYTES + 1];
+        size_t nl = strlen(name);
+        bool jsonl = nl > 6 && strcmp(name + nl - 6, ".jsonl") == 0;
+        snprintf(group, sizeof group, "%.*s", (int)(jsonl ? nl - 6 : nl), name);
+        rc = cache_group_find(f->cache, group_kind_of(p), group, &v);
+        if (rc == 0 && jsonl)
+            return jsonl_entry(f, parent, name, v, refresh, e);
         cache_view_info(f->cache, VIEW_ALL, false, &vi);
         *neg_timeout = vi.fresh_s;
         if (rc)
@@ -331,7 +363,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     }
     int rc = resolve(ctx(req), parent, &p, name, true, &e, &neg);
     if (rc == -ENOENT) {
-        notify_negative(ctx(req)->notify, parent, name, neg);
+        notify_name(ctx(req)->notify, parent, name, neg);
         reply_negative(req, neg);
     }
     else if (rc)
@@ -358,11 +390,12 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 /* The names of a directory at positions [pos, pos + max): "." and "..",
  * the fixed children, then the listing (jobs, groups, or a job's files). */
 #define DIR_WINDOW 256
+#define MAX_FIXED_CHILDREN 16 /* by-status has the most: 5 views and their .jsonl */
 struct dir_page {
     struct node self;
     uint64_t ino;
     size_t nfixed;
-    const struct tree_fixed *fixed[8];
+    const struct tree_fixed *fixed[MAX_FIXED_CHILDREN];
     struct cache_rec jobs[DIR_WINDOW];
     size_t njobs, jobs_from;
     struct view_info info; /* of the listing (for groups: of all jobs) */
@@ -395,7 +428,7 @@ static uint64_t parent_of(struct fs_ctx *f, const struct node *n, uint64_t ino)
 
 static int load_page(struct fs_ctx *f, struct dir_page *d, size_t pos)
 {
-    for (size_t i = 1; i < tree_fixed_count && d->nfixed < 8; i++)
+    for (size_t i = 1; i < tree_fixed_count && d->nfixed < MAX_FIXED_CHILDREN; i++)
         if (tree_fixed_nodes[i].parent == d->ino)
             d->fixed[d->nfixed++] = &tree_fixed_nodes[i];
     size_t first = 2 + d->nfixed;
@@ -447,9 +480,11 @@ static bool page_item(struct fs_ctx *f, struct dir_page *d, size_t pos, char *na
         if (names_encode((*rec)->id, (*rec)->id_len, name) < 0)
             name[0] = '\0';
         *n = (struct node){.kind = NK_JOBDIR, .view = slot_of(f, &d->self), .seq = (*rec)->seq};
-    } else if (pos < d->groups.n) {
-        snprintf(name, NAME_MAX_BYTES + 1, "%s", d->groups.items[pos].name);
-        *n = (struct node){.kind = NK_GROUP, .view = d->groups.items[pos].view};
+    } else if (pos < 2 * d->groups.n) {
+        /* each group's directory, then its .jsonl */
+        const struct group_item *g = &d->groups.items[pos / 2];
+        snprintf(name, NAME_MAX_BYTES + 1, "%s%s", g->name, pos % 2 ? ".jsonl" : "");
+        *n = (struct node){.kind = pos % 2 ? NK_JSONL : NK_GROUP, .view = g->view};
     } else {
         return false;
     }
@@ -465,6 +500,14 @@ static int known_entry(struct fs_ctx *f, const struct dir_page *d, const struct 
     int rc = 0;
     if (n->kind == NK_STATS)
         return stats_entry(f, e);
+    if (n->kind == NK_JSONL) {
+        /* its size needs the view: rather than fetch it for an `ls -l` of
+         * the parent, give no attributes; a stat looks the name up */
+        e->ino = 0;
+        e->attr.st_ino = tree_ino(n);
+        e->attr.st_mode = S_IFREG | 0444;
+        return 0;
+    }
     e->ino = tree_ino(n);
     if (rec) {
         fill_dir(f, &e->attr, e->ino, ts(rec->meta.mtime));
@@ -565,20 +608,30 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     (void)fi;
     struct fs_ctx *f = ctx(req);
     struct node n;
-    struct job *j = NULL;
-    struct blob *b = NULL;
     if (!tree_decode(ino, &n)) {
         fuse_reply_err(req, ENOENT);
         return;
     }
-    int rc = file_content(f, &n, ino, &j, &b);
+    struct pinned w;
+    int rc = file_content(f, &n, ino, &w);
     if (rc) {
         /* the version this inode names is gone: never show another one */
         fuse_reply_err(req, rc == -ESTALE ? EIO : -rc);
         return;
     }
-    size_t len = j ? j->size[n.file] : b->len;
-    if (off < 0 || (size_t)off >= len) {
+    struct job *j = w.job;
+    struct blob *b = w.blob;
+    size_t len = j ? j->size[n.file] : b ? b->len : 0;
+    if (w.jsonl) {
+        /* a view's lines, as the snapshot names them */
+        struct buf out = {0};
+        rc = off < 0 ? -EINVAL : cache_jsonl_read(f->cache, w.jsonl, (uint64_t)off, size, &out);
+        if (rc)
+            fuse_reply_err(req, rc == -ESTALE ? EIO : -rc);
+        else
+            fuse_reply_buf(req, out.p, out.len);
+        buf_free(&out);
+    } else if (off < 0 || (size_t)off >= len) {
         fuse_reply_buf(req, NULL, 0);
     } else if (b) {
         fuse_reply_buf(req, b->data + off, len - (size_t)off < size ? len - (size_t)off : size);
@@ -593,8 +646,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             fuse_reply_buf(req, out.p + off, len - (size_t)off < size ? len - (size_t)off : size);
         buf_free(&out);
     }
-    job_unref(j);
-    blob_unref(b);
+    pinned_unref(&w);
 }
 
 /* ---- extended attributes ---- */
@@ -608,13 +660,15 @@ static const char *const xattr_names[] = {"user.xdg.origin.url", "user.scrapefs.
 static int xattr_job(struct fs_ctx *f, fuse_ino_t ino, struct job **out)
 {
     struct node n;
-    struct blob *b = NULL;
+    struct pinned w;
     if (!tree_decode(ino, &n))
         return -ENOENT;
     if (n.kind != NK_JOBDIR && n.kind != NK_JOBFILE)
         return -ENODATA;
-    if (n.kind == NK_JOBFILE && pins_get(f->pins, ino, out, &b) == 0) {
-        blob_unref(b);
+    if (n.kind == NK_JOBFILE && pins_get(f->pins, ino, &w) == 0) {
+        *out = w.job;
+        w.job = NULL;
+        pinned_unref(&w);
         return *out ? 0 : -ENODATA;
     }
     struct cache_rec r;

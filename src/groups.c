@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "idmap.h"
+#include "jsonl.h"
 
 struct groups {
     struct view **views;                /* group view v is views[v - VIEW_COUNT] */
@@ -25,6 +26,7 @@ void groups_free(struct groups *g)
     for (size_t i = 0; i < g->n; i++) {
         free(g->views[i]->items);
         free(g->views[i]->name);
+        jsonl_unref(g->views[i]->jsonl);
         free(g->views[i]);
     }
     free(g->views);

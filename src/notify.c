@@ -15,8 +15,8 @@
 #include "log.h"
 #include "tree.h"
 
-/* The kernel holds at most this many negative names worth telling about;
- * beyond, the oldest simply expire on their own (within ttl). */
+/* The kernel holds at most this many names worth telling about; beyond, the
+ * oldest simply expire on their own (within ttl). */
 #define MAX_NEGATIVES 4096
 
 struct negative {
@@ -101,7 +101,7 @@ void notify_refresh(struct notify *n)
     (void)r;
 }
 
-void notify_negative(struct notify *n, uint64_t parent, const char *name, double timeout)
+void notify_name(struct notify *n, uint64_t parent, const char *name, double timeout)
 {
     if (timeout <= 0)
         return;
@@ -168,7 +168,7 @@ static void pass(struct notify *n)
         if (tree_is_listing(&nd) || nd.kind == NK_BYDOMAIN || nd.kind == NK_BYDATE)
             fuse_lowlevel_notify_inval_inode(n->se, tree_fixed_nodes[i].ino, 0, 0);
     }
-    /* names held as absent */
+    /* names held as absent, or as a .jsonl's version */
     size_t count;
     struct negative **neg = take_negatives(n, &count);
     for (size_t i = 0; i < count; i++) {

@@ -11,8 +11,7 @@
 struct pin {
     uint64_t ino;     /* the map's key */
     uint64_t nlookup;
-    struct job *job;
-    struct blob *blob;
+    struct pinned what;
 };
 
 struct pins {
@@ -57,13 +56,28 @@ int pins_new(struct pins **out)
 
 static size_t pin_bytes(const struct pin *pn)
 {
-    return pn->job ? pn->job->bytes : pn->blob ? pn->blob->len : 0;
+    const struct pinned *w = &pn->what;
+    return w->job ? w->job->bytes : w->blob ? w->blob->len : w->jsonl ? jsonl_bytes(w->jsonl) : 0;
+}
+
+void pinned_unref(struct pinned *w)
+{
+    job_unref(w->job);
+    blob_unref(w->blob);
+    jsonl_unref(w->jsonl);
+    memset(w, 0, sizeof *w);
+}
+
+static struct pinned pinned_ref(const struct pinned *w)
+{
+    return (struct pinned){.job = w->job ? job_ref(w->job) : NULL,
+                           .blob = w->blob ? blob_ref(w->blob) : NULL,
+                           .jsonl = w->jsonl ? jsonl_ref(w->jsonl) : NULL};
 }
 
 static void pin_free(struct pin *pn)
 {
-    job_unref(pn->job);
-    blob_unref(pn->blob);
+    pinned_unref(&pn->what);
     free(pn);
 }
 
@@ -81,23 +95,24 @@ void pins_free(struct pins *p)
 
 /* Does pin pn show what job (or blob) shows? A render fetched again after
  * eviction is another object with the same bytes. */
-static bool same_content(const struct pin *pn, const struct job *job, const struct blob *blob)
+static bool same_content(const struct pin *pn, const struct pinned *w)
 {
-    if (pn->blob || blob)
-        return pn->blob == blob;
-    if (pn->job == job)
+    if (pn->what.blob || w->blob)
+        return pn->what.blob == w->blob;
+    if (pn->what.jsonl || w->jsonl)
+        return pn->what.jsonl == w->jsonl;
+    if (pn->what.job == w->job)
         return true;
-    const struct job *a = pn->job;
-    return a && job && a->text_len == job->text_len &&
-           memcmp(a->text, job->text, a->text_len) == 0;
+    const struct job *a = pn->what.job, *b = w->job;
+    return a && b && a->text_len == b->text_len && memcmp(a->text, b->text, a->text_len) == 0;
 }
 
-int pins_add(struct pins *p, uint64_t ino, struct job *job, struct blob *blob)
+int pins_add(struct pins *p, uint64_t ino, struct pinned what)
 {
     int rc = 0;
     pthread_mutex_lock(&p->mu);
     struct pin *pn = idmap_get(&p->map, (const char *)&ino, sizeof ino);
-    if (pn && !same_content(pn, job, blob)) {
+    if (pn && !same_content(pn, &what)) {
         /* the inode number came round again (a version counter wrapped)
          * while the kernel still holds the old content: refuse, never show
          * one version's size with another's bytes */
@@ -109,8 +124,7 @@ int pins_add(struct pins *p, uint64_t ino, struct job *job, struct blob *blob)
     } else {
         pn->ino = ino;
         pn->nlookup = 1;
-        pn->job = job ? job_ref(job) : NULL;
-        pn->blob = blob ? blob_ref(blob) : NULL;
+        pn->what = pinned_ref(&what);
         if (idmap_put(&p->map, (const char *)&pn->ino, sizeof pn->ino, pn)) {
             pin_free(pn);
             rc = -ENOMEM;
@@ -122,16 +136,14 @@ int pins_add(struct pins *p, uint64_t ino, struct job *job, struct blob *blob)
     return rc;
 }
 
-int pins_get(struct pins *p, uint64_t ino, struct job **job, struct blob **blob)
+int pins_get(struct pins *p, uint64_t ino, struct pinned *out)
 {
     int rc = -ENOENT;
-    *job = NULL;
-    *blob = NULL;
+    memset(out, 0, sizeof *out);
     pthread_mutex_lock(&p->mu);
     struct pin *pn = idmap_get(&p->map, (const char *)&ino, sizeof ino);
     if (pn) {
-        *job = pn->job ? job_ref(pn->job) : NULL;
-        *blob = pn->blob ? blob_ref(pn->blob) : NULL;
+        *out = pinned_ref(&pn->what);
         rc = 0;
     }
     pthread_mutex_unlock(&p->mu);
@@ -168,7 +180,7 @@ size_t pins_job_inodes(struct pins *p, uint64_t **out)
     *out = malloc((p->map.count ? p->map.count : 1) * sizeof **out);
     for (size_t i = 0; *out && i < p->map.cap; i++) {
         struct pin *pn = p->map.slots[i].val;
-        if (p->map.slots[i].hash && pn->job)
+        if (p->map.slots[i].hash && pn->what.job)
             (*out)[n++] = pn->ino;
     }
     pthread_mutex_unlock(&p->mu);

@@ -342,6 +342,24 @@ static int fetch_one(const struct source *src, const char *status, long offset, 
     return rc;
 }
 
+int refresh_page(const struct source *src, const char *status, long offset, int64_t deadline,
+                 time_t now, struct install *in, struct listing *out, char *err, size_t errlen)
+{
+    struct collect c;
+    int requests = 0;
+    memset(out, 0, sizeof *out);
+    int rc = fetch_one(src, status, offset, deadline, now, in, &c, &requests, err, errlen);
+    if (rc == 0) {
+        out->items = c.pages[0];
+        out->n = c.counts[0];
+        out->total = c.total;
+        c.pages[0] = NULL;
+    }
+    out->requests = requests;
+    collect_free(&c);
+    return rc;
+}
+
 struct checked {
     struct member *items; /* the new jobs, in the order they will be listed */
     size_t n, cap;

@@ -10,6 +10,10 @@
 #define GROUP_TAG (2ULL << 62)
 #define STATS_TAG (3ULL << 62)
 #define TAG_MASK (3ULL << 62)
+/* under the group tag: a .jsonl snapshot, its view's content version, the view */
+#define JSONL_BIT (1ULL << 61)
+#define JSONL_VIEW_BITS 29
+#define JSONL_VERSION_SHIFT JSONL_VIEW_BITS
 #define SEQ_BITS 41
 #define VERSION_SHIFT (KIND_BITS + SLOT_BITS + SEQ_BITS)
 #define SLOT_BITS 3
@@ -24,6 +28,7 @@ _Static_assert(SLOT_DATE < (1 << SLOT_BITS), "every slot fits SLOT_BITS");
 _Static_assert(JOB_NFILES + 1 <= (1 << KIND_BITS), "a job's files fit KIND_BITS");
 _Static_assert(VERSION_SHIFT + 16 <= 62, "the version fits below the tag bits");
 _Static_assert(SEQ_BITS >= 32, "every entry's sequence number fits SEQ_BITS");
+_Static_assert(JSONL_VERSION_SHIFT + 32 <= 61, "a view's content version fits below JSONL_BIT");
 
 const struct tree_fixed tree_fixed_nodes[] = {
     {INO_ROOT, INO_ROOT, "", NK_ROOT, -1},
@@ -38,8 +43,17 @@ const struct tree_fixed tree_fixed_nodes[] = {
     {7, 3, "failed", NK_STATUS, VIEW_STATUS0 + ST_FAILED},
     {8, 3, "cancelled", NK_STATUS, VIEW_STATUS0 + ST_CANCELLED},
     {10, 9, "stats", NK_STATS, -1},
+    /* one file per view, beside its directory: the inode of a name is its
+     * snapshot's (tree_ino of NK_JSONL), these only find the view */
+    {14, 1, "jobs.jsonl", NK_JSONL, VIEW_ALL},
+    {15, 3, "pending.jsonl", NK_JSONL, VIEW_STATUS0 + ST_PENDING},
+    {16, 3, "processing.jsonl", NK_JSONL, VIEW_STATUS0 + ST_PROCESSING},
+    {17, 3, "completed.jsonl", NK_JSONL, VIEW_STATUS0 + ST_COMPLETED},
+    {18, 3, "failed.jsonl", NK_JSONL, VIEW_STATUS0 + ST_FAILED},
+    {19, 3, "cancelled.jsonl", NK_JSONL, VIEW_STATUS0 + ST_CANCELLED},
 };
 const size_t tree_fixed_count = sizeof tree_fixed_nodes / sizeof tree_fixed_nodes[0];
+
 
 bool tree_decode(uint64_t ino, struct node *out)
 {
@@ -49,6 +63,13 @@ bool tree_decode(uint64_t ino, struct node *out)
         out->kind = NK_STATS;
         out->seq = ino & ~TAG_MASK;
         return out->seq != 0;
+    }
+    if ((ino & TAG_MASK) == GROUP_TAG && (ino & JSONL_BIT)) {
+        uint64_t v = ino & ((1ULL << JSONL_VIEW_BITS) - 1);
+        out->kind = NK_JSONL;
+        out->view = (int)v;
+        out->seq = (ino & ~(TAG_MASK | JSONL_BIT)) >> JSONL_VERSION_SHIFT;
+        return true;
     }
     if ((ino & TAG_MASK) == GROUP_TAG) {
         uint64_t v = ino & ~TAG_MASK;
@@ -92,6 +113,9 @@ uint64_t tree_ino(const struct node *n)
         return STATS_TAG | n->seq;
     if (n->kind == NK_GROUP)
         return GROUP_TAG | (uint64_t)n->view;
+    if (n->kind == NK_JSONL && n->view >= 0 && (uint64_t)n->view < (1ULL << JSONL_VIEW_BITS))
+        return GROUP_TAG | JSONL_BIT | (n->seq & 0xffffffffULL) << JSONL_VERSION_SHIFT |
+               (uint64_t)n->view;
     for (size_t i = 0; i < tree_fixed_count; i++)
         if (tree_fixed_nodes[i].kind == n->kind && tree_fixed_nodes[i].view == n->view)
             return tree_fixed_nodes[i].ino;
@@ -115,6 +139,7 @@ bool tree_is_dir(const struct node *n)
 {
     switch (n->kind) {
     case NK_STATS:
+    case NK_JSONL:
     case NK_JOBFILE:
     case NK_NONE:
         return false;

@@ -320,7 +320,7 @@ def test_refresh_refetches_listings(sim, mount):
     jobs = s.jobs()
     assert listdir_b(m.jobs) == all0 | {b"job_after_refresh"}
     assert listdir_b(pdir) == pend0 | {b"job_after_refresh"}
-    assert listdir_b(bd) == dom0 | {b"fresh.example.com"}
+    assert listdir_b(bd) == dom0 | {b"fresh.example.com", b"fresh.example.com.jsonl"}
     assert listdir_b(os.path.join(bd, "fresh.example.com")) == {b"job_after_refresh"}
     assert listdir_b(os.path.join(bt, "2026-12-05")) == {b"job_after_refresh"}
     assert expected_names(jobs, "pending") == listdir_b(pdir)

@@ -58,7 +58,7 @@ def _named(s):
 
 def test_root_entries(tree):
     s, m = tree
-    assert set(os.listdir(m.path)) == {"jobs", ".scrapefs"}
+    assert set(os.listdir(m.path)) == {"jobs", "jobs.jsonl", ".scrapefs"}
 
 
 def test_jobs_entries(tree):
@@ -108,7 +108,8 @@ def test_odd_names_cold(tree, mount):
 
 def test_by_status_entries(tree):
     s, m = tree
-    assert set(os.listdir(os.path.join(m.jobs, "by-status"))) == set(STATUSES)
+    assert set(os.listdir(os.path.join(m.jobs, "by-status"))) == \
+        set(STATUSES) | {st + ".jsonl" for st in STATUSES}
 
 
 @pytest.mark.parametrize("status", STATUSES)

@@ -70,6 +70,15 @@ def views(module_sim, module_mount):
     return s, m
 
 
+def _group_dirs(base):
+    """The group directories of by-domain/ or by-date/ (bytes). Beside each
+    is its .jsonl file and nothing else is there (SPEC §3, §11)."""
+    names = listdir_b(base)
+    dirs = {n for n in names if not n.endswith(b".jsonl")}
+    assert names - dirs == {d + b".jsonl" for d in dirs}, sorted(names ^ (dirs | {d + b".jsonl" for d in dirs}))[:10]
+    return dirs
+
+
 def _group_diff(got, want):
     """A readable difference between two {group: set(names)} maps ('' when equal)."""
     lines = []
@@ -88,7 +97,7 @@ def _group_diff(got, want):
 
 def _read_view(m, view):
     base = os.path.join(os.fsencode(m.jobs), view.encode())
-    return {g: listdir_b(os.path.join(base, g)) for g in listdir_b(base)}
+    return {g: listdir_b(os.path.join(base, g)) for g in _group_dirs(base)}
 
 
 @pytest.mark.parametrize("view", sorted(GROUPINGS))
@@ -167,7 +176,7 @@ def test_view_modes(views):
     for view in GROUPINGS:
         base = os.path.join(m.jobs, view)
         assert is_ro_dir(os.stat(base)), base
-        for g in sorted(listdir_b(base))[:8]:
+        for g in sorted(_group_dirs(base))[:8]:
             gd = os.path.join(os.fsencode(base), g)
             assert is_ro_dir(os.stat(gd)), gd
             for n in sorted(listdir_b(gd))[:3]:
@@ -238,14 +247,14 @@ def test_cold_view_costs_the_all_pages(sim, mount, view):
     s = sim(jobs=95)
     m = mount(s, opts="ttl=600,page_size=10")
     s.reset()
-    got = listdir_b(os.path.join(m.jobs, view))
+    got = _group_dirs(os.path.join(m.jobs, view))
     st = s.stats()
     total = st["jobs"]
     assert st["requests"] == {"list": pages(total, 10), "detail": 0, "other": 0}, st
     assert st["list_by_status"].get("", 0) == pages(total, 10), st
     assert got == set(expected_groups(s.jobs(), GROUPINGS[view]))
     for v in GROUPINGS:
-        for g in listdir_b(os.path.join(m.jobs, v)):
+        for g in _group_dirs(os.path.join(m.jobs, v)):
             listdir_b(os.path.join(os.fsencode(m.jobs), v.encode(), g))
     os.listdir(m.jobs)
     assert s.stats()["requests"] == {"list": pages(total, 10), "detail": 0, "other": 0}
@@ -270,17 +279,17 @@ def test_added_job_appears_in_views_after_ttl(sim, mount):
     s = sim(jobs=25)
     m = mount(s, opts="ttl=2")
     bd, bt = os.path.join(m.jobs, "by-domain"), os.path.join(m.jobs, "by-date")
-    before_d, before_t = listdir_b(bd), listdir_b(bt)
+    before_d, before_t = _group_dirs(bd), _group_dirs(bt)
     assert before_d == set(expected_groups(s.jobs(), expected_domain))
     t0 = time.monotonic()
     s.add({"job_id": "job_late_view", "status": "pending", "url": "https://Late.Example.com:9090/x",
            "created_at": "2026-12-24T23:59:59-01:00"})
-    assert listdir_b(bd) == before_d
-    assert listdir_b(bt) == before_t
+    assert _group_dirs(bd) == before_d
+    assert _group_dirs(bt) == before_t
     assert time.monotonic() - t0 < 1.5, "too slow to check within ttl"
     time.sleep(2.5)
-    assert listdir_b(bd) == before_d | {b"late.example.com:9090"}
-    assert listdir_b(bt) >= before_t | {b"2026-12-25"}
+    assert _group_dirs(bd) == before_d | {b"late.example.com:9090"}
+    assert _group_dirs(bt) >= before_t | {b"2026-12-25"}
     assert listdir_b(os.path.join(bd, "late.example.com:9090")) == {b"job_late_view"}
     assert listdir_b(os.path.join(bt, "2026-12-25")) == {b"job_late_view"}
     job = next(j for j in s.jobs() if j["job_id"] == "job_late_view")

@@ -1,0 +1,64 @@
+/* One file per view: X.jsonl, the jobs of view X as JSON lines.
+ *
+ * Each line is a job's object exactly as the API sent it, with the
+ * whitespace between tokens removed (the job's kept text, job.h) and a
+ * newline. One open file is one snapshot of the view: the list of its jobs,
+ * in the API's order, and of the version of each, taken when the file's
+ * name was looked up. Its inode is the view's content version (tree.h), so
+ * the kernel may keep its pages for good and a refresh never changes what an
+ * open file reads: a refresh makes a new snapshot under a new inode.
+ *
+ * A snapshot does not hold the view: a final job's text is found in the
+ * cache when the line is read (and, when it was evicted, brought back with
+ * its list page, never one detail request per job); an unfinished job's
+ * text, which could change, is held by the snapshot. So a snapshot costs
+ * about 32 bytes a line, whatever cache_size is.
+ */
+#ifndef SCRAPEFS_JSONL_H
+#define SCRAPEFS_JSONL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "job.h"
+
+struct jsonl_line {
+    uint64_t off;    /* where the line starts in the file */
+    struct job *job; /* an unfinished job's text, held; NULL for a final job */
+    uint32_t seq;    /* the job's cache entry */
+    uint32_t len;    /* the line's length, newline included */
+    uint32_t pos;    /* where it was in the fetched view it comes from */
+    uint16_t version;
+};
+
+struct jsonl {
+    atomic_int refs;
+    int view;         /* the view shown */
+    int base;         /* the fetched view it comes from (all jobs for a group) */
+    uint32_t version; /* the view's content version: part of the inode */
+    long base_total;  /* the base view's total then, to find a line's page later */
+    int base_order;   /* enum view_order of the base view */
+    time_t mtime;     /* the listing's */
+    uint64_t size;
+    size_t n;
+    struct jsonl_line lines[];
+};
+
+/* A snapshot of n lines, zeroed, with one reference. NULL when out of memory. */
+struct jsonl *jsonl_new(size_t n);
+struct jsonl *jsonl_ref(struct jsonl *s);
+/* Drops one reference; with the last, the held texts and the snapshot go. */
+void jsonl_unref(struct jsonl *s);
+
+/* Sets each line's offset and the file's size from the lengths. */
+void jsonl_layout(struct jsonl *s);
+
+/* The index of the line holding byte off (off < size). */
+size_t jsonl_line_at(const struct jsonl *s, uint64_t off);
+
+/* Memory the snapshot holds (for stats): its lines and held texts. */
+size_t jsonl_bytes(const struct jsonl *s);
+
+#endif
