@@ -39,6 +39,13 @@ static void on_signal(int sig)
     errno = saved;
 }
 
+static void restore_signals(struct control *c)
+{
+    for (int i = 0; i < 4; i++)
+        sigaction(signals[i], &c->old[i], NULL);
+    g_fd = -1;
+}
+
 static void stop_all(struct control *c)
 {
     log_info("stopping");
@@ -99,9 +106,7 @@ int control_start(struct fuse_session *se, struct http_client *http, struct noti
         sigaction(signals[i], &sa, &c->old[i]);
     int rc = pthread_create(&c->thread, NULL, run, c);
     if (rc) {
-        for (int i = 0; i < 4; i++)
-            sigaction(signals[i], &c->old[i], NULL);
-        g_fd = -1;
+        restore_signals(c);
         close(c->pipe[0]);
         close(c->pipe[1]);
         free(c);
@@ -120,9 +125,7 @@ void control_finish(struct control *c)
     ssize_t r = write(c->pipe[1], &b, 1);
     (void)r;
     pthread_join(c->thread, NULL);
-    for (int i = 0; i < 4; i++)
-        sigaction(signals[i], &c->old[i], NULL);
-    g_fd = -1;
+    restore_signals(c);
     close(c->pipe[0]);
     close(c->pipe[1]);
     free(c);

@@ -113,22 +113,28 @@ static bool merge_has(const struct merge *m, const struct entry *e)
     return idmap_get(&m->seen, key_of(e), sizeof e->seq) != NULL;
 }
 
+/* Appends a member to a growing array. */
+static int push_member(struct member **items, size_t *n, size_t *cap, const struct member *m)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 256;
+        struct member *ni = realloc(*items, c * sizeof *ni);
+        if (!ni)
+            return -ENOMEM;
+        *items = ni;
+        *cap = c;
+    }
+    (*items)[(*n)++] = *m;
+    return 0;
+}
+
 static int merge_add(struct merge *m, const struct member *mb)
 {
     if (merge_has(m, mb->e))
         return 0;
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 256;
-        struct member *ni = realloc(m->items, cap * sizeof *ni);
-        if (!ni)
-            return -ENOMEM;
-        m->items = ni;
-        m->cap = cap;
-    }
     if (idmap_put(&m->seen, key_of(mb->e), sizeof mb->e->seq, mb->e))
         return -ENOMEM;
-    m->items[m->n++] = *mb;
-    return 0;
+    return push_member(&m->items, &m->n, &m->cap, mb);
 }
 
 static void merge_free(struct merge *m)
@@ -370,16 +376,7 @@ struct checked {
 
 static int push_new(struct checked *ck, const struct member *m)
 {
-    if (ck->n == ck->cap) {
-        size_t cap = ck->cap ? ck->cap * 2 : 64;
-        struct member *ni = realloc(ck->items, cap * sizeof *ni);
-        if (!ni)
-            return -ENOMEM;
-        ck->items = ni;
-        ck->cap = cap;
-    }
-    ck->items[ck->n++] = *m;
-    return 0;
+    return push_member(&ck->items, &ck->n, &ck->cap, m);
 }
 
 /* Takes one page's members in, in the order walked, checking the order by

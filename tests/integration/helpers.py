@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import signal
 import stat
 import threading
 import time
@@ -394,3 +395,38 @@ def bounded_call(fn, *args, limit):
     if "e" in box:
         raise box["e"]
     return box["v"]
+
+
+# ------------------------------------------------------------- the daemon ----
+
+def daemon_stats(m):
+    """MNT/.scrapefs/stats as a dict (a fresh document at every open)."""
+    raw = read_bytes(os.path.join(m.path, ".scrapefs", "stats"))
+    try:
+        return json.loads(raw)
+    except ValueError as e:
+        raise AssertionError("stats is not one JSON object (%s): %r" % (e, raw[-300:])) from None
+
+
+def sighup(m):
+    """SIGHUP, then wait until stats says the refresh was done (the daemon
+    tells the kernel from its notifier thread, a moment later)."""
+    before = daemon_stats(m)["refreshes"]
+    os.kill(m.pid, signal.SIGHUP)
+    end = time.monotonic() + 5
+    while daemon_stats(m)["refreshes"] == before:
+        assert time.monotonic() < end, "no refresh done within 5 s of SIGHUP"
+        time.sleep(0.005)
+
+
+def assert_erofs(fn, *args):
+    """fn(*args) fails with EROFS (an fd it should never have returned is
+    closed)."""
+    try:
+        r = fn(*args)
+    except OSError as e:
+        assert e.errno == errno.EROFS, "%s%r: %s" % (fn.__name__, args, e)
+        return
+    if isinstance(r, int):
+        os.close(r)
+    raise AssertionError("%s%r did not fail (EROFS expected)" % (fn.__name__, args))

@@ -12,8 +12,9 @@ import time
 import pytest
 
 from conftest import ASAN_OPTIONS, UBSAN_OPTIONS, _mounted, sanitizer_findings
-from helpers import (STATUSES, encode_id, expected_day, expected_domain, expected_groups,
-                     expected_job_json, expected_names, listdir_b, pages, parse_iso, read_bytes)
+from helpers import (STATUSES, daemon_stats, encode_id, expected_day, expected_domain,
+                     expected_groups, expected_job_json, expected_names, listdir_b, pages,
+                     parse_iso, read_bytes)
 
 ERROR_KINDS = ("timeout", "network", "http_5xx", "http_429", "auth", "not_found", "http_other",
                "malformed", "too_big")
@@ -22,14 +23,6 @@ LISTINGS = ("all",) + STATUSES
 PLANTED_KEY = "sk-PLANTED-7d3f0b9e51c2-do-not-show"
 
 
-def _stats(m):
-    p = os.path.join(m.path, ".scrapefs", "stats")
-    with open(p, "rb") as f:
-        raw = f.read()
-    try:
-        return json.loads(raw)
-    except ValueError as e:
-        raise AssertionError("stats is not one JSON object (%s): %r" % (e, raw[-300:])) from None
 
 
 def _refresh(m):
@@ -37,12 +30,12 @@ def _refresh(m):
     through a real shell; then wait until stats says the refresh was done
     (the daemon tells the kernel from its notifier thread, a moment later)."""
     stats = os.path.join(m.path, ".scrapefs", "stats")
-    before = _stats(m)["refreshes"]
+    before = daemon_stats(m)["refreshes"]
     r = subprocess.run(["sh", "-c", 'kill -HUP "$(jq .pid "$1")"', "sh", stats],
                        capture_output=True, text=True)
     assert r.returncode == 0 and not r.stderr, "kill -HUP: rc=%d %s" % (r.returncode, r.stderr)
     end = time.monotonic() + 5
-    while _stats(m)["refreshes"] == before:
+    while daemon_stats(m)["refreshes"] == before:
         assert time.monotonic() < end, "no refresh done within 5 s of SIGHUP"
         time.sleep(0.01)
     assert m.alive()
@@ -59,7 +52,7 @@ def test_stats_document(sim, mount):
     m = mount(s, opts="ttl=30,cache_size=7")
     st = os.stat(os.path.join(m.path, ".scrapefs", "stats"))
     assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o444, oct(st.st_mode)
-    d = _stats(m)
+    d = daemon_stats(m)
     assert isinstance(d, dict)
     missing = {"api_url", "pid", "refreshes", "requests", "retries", "errors", "bytes_received",
                "cache", "listings", "domains", "dates", "last_error"} - set(d)
@@ -93,11 +86,11 @@ def test_stats_counters_follow_requests(sim, mount):
     m = mount(s, opts="ttl=600,page_size=10")
     jobs = s.jobs()
     completed = [j for j in jobs if j["status"] == "completed"]
-    d0 = _stats(m)
+    d0 = daemon_stats(m)
 
     def daemon_matches_sim():
         # the daemon counts every request it sends except the start-up probe
-        d = _stats(m)
+        d = daemon_stats(m)
         lst, det, _ = s.requests()
         assert (d["requests"]["list"] + 1, d["requests"]["detail"]) == (lst, det), \
             (d["requests"], s.stats())
@@ -149,10 +142,10 @@ def test_stats_fresh_at_every_open(sim, mount):
     s = sim(jobs=10)
     m = mount(s, opts="ttl=600")
     os.listdir(m.jobs)
-    base = _stats(m)["requests"]["detail"]
+    base = daemon_stats(m)["requests"]["detail"]
     for i in range(1, 31):
         assert not os.path.exists(os.path.join(m.jobs, "job_nope_%d" % i))
-        d = _stats(m)  # fails when the text is cut at an old st_size
+        d = daemon_stats(m)  # fails when the text is cut at an old st_size
         assert d["requests"]["detail"] == base + i, (i, d["requests"])
         assert d["errors"]["not_found"] == i, (i, d["errors"])
 
@@ -161,7 +154,7 @@ def test_stats_last_error(sim, mount):
     s = sim(jobs=10)
     m = mount(s, opts="ttl=600,retries=1,timeout=5")
     os.listdir(m.jobs)
-    d0 = _stats(m)
+    d0 = daemon_stats(m)
     assert d0["last_error"] is None
     s.fault("500", target="detail", count=-1)
     t0 = time.time()
@@ -169,7 +162,7 @@ def test_stats_last_error(sim, mount):
         os.stat(os.path.join(m.jobs, "job_behind_a_500"))
     s.clear()
     assert ei.value.errno == errno.EIO, ei.value
-    d = _stats(m)
+    d = daemon_stats(m)
     le = d["last_error"]
     assert isinstance(le, dict) and set(le) >= {"message", "at"}, le
     assert isinstance(le["message"], str) and le["message"].strip(), le
@@ -182,7 +175,7 @@ def test_stats_last_error(sim, mount):
     assert d["requests"]["detail"] - d0["requests"]["detail"] == 2, d["requests"]
     # the mount still works, and the error stays reported
     assert listdir_b(m.jobs) >= expected_names(s.jobs())
-    assert _stats(m)["last_error"] == le
+    assert daemon_stats(m)["last_error"] == le
 
 
 def test_key_never_in_mount(sim, mount, tmp_path):
@@ -201,7 +194,7 @@ def test_key_never_in_mount(sim, mount, tmp_path):
     with pytest.raises(OSError):
         os.stat(os.path.join(m.jobs, "job_behind_a_401"))
     assert not os.path.exists(os.path.join(m.jobs, "job_plain_404"))
-    assert _stats(m)["last_error"] is not None
+    assert daemon_stats(m)["last_error"] is not None
     r = subprocess.run(["grep", "-r", "-a", "-l", "-F", PLANTED_KEY, m.path],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and not r.stdout, \
@@ -297,7 +290,7 @@ def test_sighup_under_load(sim, mount):
             t.join(30)
     assert not errors, errors[:5]
     assert m.alive()
-    assert _stats(m)["refreshes"] >= 10
+    assert daemon_stats(m)["refreshes"] >= 10
 
 
 def test_refresh_refetches_listings(sim, mount):
@@ -314,7 +307,7 @@ def test_refresh_refetches_listings(sim, mount):
     assert listdir_b(pdir) == pend0
     assert listdir_b(bd) == dom0 and listdir_b(bt) == day0
     assert s.requests() == (0, 0, 0), s.stats()
-    d0 = _stats(m)
+    d0 = daemon_stats(m)
     _refresh(m)
     assert s.requests() == (0, 0, 0), "the refresh fetched by itself: %r" % s.stats()
     jobs = s.jobs()
@@ -328,7 +321,7 @@ def test_refresh_refetches_listings(sim, mount):
     want = pages(len(jobs), 10) + pages(n_pending, 10)
     lst, det, oth = s.requests()
     assert (lst, det, oth) == (want, 0, 0), s.stats()
-    d1 = _stats(m)
+    d1 = daemon_stats(m)
     assert d1["requests"]["list"] - d0["requests"]["list"] == want, (d0["requests"],
                                                                      d1["requests"])
     # and fresh again for ttl: no more requests

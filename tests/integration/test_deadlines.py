@@ -9,21 +9,19 @@ requests hang. A bound like "timeout + 2 s" is a deadline, not a
 performance figure."""
 
 import errno
-import json
 import os
 import signal
 import subprocess
 import threading
 import time
 
-from helpers import expected_job_json, listdir_b, read_bytes, timed_call
+from helpers import (daemon_stats, expected_job_json, listdir_b, read_bytes, sighup,
+                     timed_call)
 
 TIMEOUT = 3
 BOUND = TIMEOUT + 2
 
 
-def _stats(m):
-    return json.loads(read_bytes(os.path.join(m.path, ".scrapefs", "stats")))
 
 
 def _in_threads(n, fn, *args):
@@ -43,13 +41,6 @@ def _in_threads(n, fn, *args):
     return out
 
 
-def _sighup(m):
-    before = _stats(m)["refreshes"]
-    os.kill(m.pid, signal.SIGHUP)
-    end = time.monotonic() + 5
-    while _stats(m)["refreshes"] == before:
-        assert time.monotonic() < end, "no refresh done within 5 s of SIGHUP"
-        time.sleep(0.01)
 
 
 def test_waiters_share_a_failed_listing(sim, mount):
@@ -77,7 +68,7 @@ def test_waiters_share_a_hanging_job(sim, mount):
     names = listdir_b(os.path.join(m.jobs, "by-status", "completed"))
     assert len(names) == len(jobs)
     first = jobs[0]  # evicted by now: the cache holds 1 MiB, the view more
-    assert _stats(m)["cache"]["evictions"] > 0
+    assert daemon_stats(m)["cache"]["evictions"] > 0
     p = os.path.join(m.jobs, "by-status", "completed", first["job_id"], "job.json")
     s.fault("hang", target="detail", count=-1)
     s.reset()
@@ -131,7 +122,7 @@ def test_pause_after_failed_refresh_of_an_unfinished_job(sim, mount):
     job = next(j for j in s.jobs() if j["status"] == "processing")
     d = os.path.join(m.jobs, job["job_id"])
     before = {f: read_bytes(os.path.join(d, f)) for f in ("job.json", "error.txt", "data.jsonl")}
-    _sighup(m)
+    sighup(m)
     s.fault("hang", target="any", count=-1)
     try:
         took = {}
@@ -160,7 +151,7 @@ def test_refresh_wins_over_a_fetch_under_way(sim, mount):
     time.sleep(0.5)
     s.patch(job["job_id"], {"status": "completed", "completed_at": "2026-12-01T00:00:00Z",
                             "extracted_data": [{"done": True}]})
-    _sighup(m)
+    sighup(m)
     s.clear()  # the rest of the old page at once
     t.join(30)
     names, err, _ = box["v"]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import time
 
 import pytest
@@ -216,3 +217,31 @@ def test_xattrs(fsim, fmnt):
     assert {"completed", "failed", "pending"} <= statuses_seen
     with pytest.raises(OSError):
         os.getxattr(job_path(m.path, sample[0]["job_id"]), "user.no.such.attribute")
+
+
+def test_bytes_that_are_not_utf8_become_u_fffd(sim, mount):
+    """The API sends bytes that are not UTF-8 (an encoded surrogate) inside
+    strings: every file shows U+FFFD for each such byte and stays valid
+    UTF-8 JSON; jq reads it; the job is logged once."""
+    bad = "\udcff"  # sent as the bytes ED B3 BF: a surrogate, not UTF-8
+    raw = ('{"job_id": "job_bad_utf8", "status": "completed", "url": "https://u.example.com/%s", '
+           '"extracted_data": [{"t": "caf%s"}], "error_message": "bad %s here", '
+           '"metadata": null, "created_at": "2026-11-20T00:00:00Z", '
+           '"completed_at": "2026-11-20T00:01:00Z"}' % (bad, bad, bad))
+    s = sim(jobs=5)
+    s.raw("job_bad_utf8", raw)
+    m = mount(s, opts="ttl=600")
+    mended = json.loads(raw.replace(bad, "\ufffd" * 3))
+    d = os.path.join(m.jobs, "job_bad_utf8")
+    got = read_bytes(os.path.join(d, "job.json"))
+    assert got == expected_job_json(mended)
+    got.decode("utf-8")  # strict: valid UTF-8
+    assert read_bytes(os.path.join(d, "error.txt")) == "bad \ufffd\ufffd\ufffd here\n".encode()
+    assert read_bytes(os.path.join(d, "data.jsonl")) == expected_data_jsonl(mended)
+    r = subprocess.run(["jq", "-r", ".url", os.path.join(d, "job.json")], capture_output=True)
+    assert r.returncode == 0 and r.stdout.decode() == mended["url"] + "\n", r
+    line = next(l for l in read_bytes(os.path.join(m.path, "jobs.jsonl")).splitlines()
+                if b"job_bad_utf8" in l)
+    assert json.loads(line.decode("utf-8")) == mended
+    read_bytes(os.path.join(d, "job.json"))
+    assert m.log().count("job_bad_utf8: bytes that are not UTF-8") == 1, m.log()

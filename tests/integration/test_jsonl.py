@@ -10,7 +10,6 @@ read them: jq, Python's json line by line, pandas.read_json(lines=True).
 
 import json
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -18,22 +17,13 @@ import urllib.request
 
 import pytest
 
-from helpers import STATUSES, encode_id, read_bytes
+from helpers import STATUSES, daemon_stats, encode_id, read_bytes, sighup
 
 PAGE = 100
 
 
-def _stats(m):
-    return json.loads(read_bytes(os.path.join(m.path, ".scrapefs", "stats")))
 
 
-def _sighup(m):
-    before = _stats(m)["refreshes"]
-    os.kill(m.pid, signal.SIGHUP)
-    end = time.monotonic() + 5
-    while _stats(m)["refreshes"] == before:
-        assert time.monotonic() < end, "no refresh done within 5 s of SIGHUP"
-        time.sleep(0.005)
 
 
 def _elements(array_text):
@@ -236,7 +226,7 @@ def test_one_open_file_is_one_snapshot(sim, mount):
     with open(p, "rb", buffering=0) as f:
         head = f.read(len(before) // 3)
         s.mutate(seed=5, create=7, advance=10)
-        _sighup(m)
+        sighup(m)
         assert os.stat(os.path.join(m.path, "jobs")).st_mtime  # the refresh is asked for
         os.listdir(m.jobs)  # ... and done: a new listing, new versions
         rest = f.read()
@@ -261,7 +251,7 @@ def test_streams_with_a_tiny_cache(sim, mount):
 
     def watch():
         while not stop.is_set():
-            c = _stats(m)["cache"]
+            c = daemon_stats(m)["cache"]
             peak[0] = max(peak[0], c["bytes"])
             time.sleep(0.01)
 

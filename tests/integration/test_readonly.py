@@ -9,9 +9,8 @@ import subprocess
 import threading
 import time
 
-import pytest
 
-from helpers import expected_job_json, listdir_b, read_bytes
+from helpers import assert_erofs, daemon_stats, expected_job_json, listdir_b, read_bytes
 
 
 def _findmnt(path):
@@ -23,16 +22,8 @@ def _findmnt(path):
     return fs[0]
 
 
-def _stats(m):
-    return json.loads(read_bytes(os.path.join(m.path, ".scrapefs", "stats")))
 
 
-def _erofs(fn, *args):
-    with pytest.raises(OSError) as ei:
-        r = fn(*args)
-        if isinstance(r, int):  # an fd that should never have been returned
-            os.close(r)
-    assert ei.value.errno == errno.EROFS, "%s%r: %s" % (fn.__name__, args, ei.value)
 
 
 def test_findmnt_df_and_mount_show_ro_and_the_url(sim, mount):
@@ -69,15 +60,15 @@ def test_every_write_path_is_erofs_for_root(sim, mount):
     before = read_bytes(jfile)
     assert os.geteuid() == 0, "this test runs as root, as CI does"
     for flags in (os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_APPEND, os.O_RDWR | os.O_TRUNC):
-        _erofs(os.open, jfile, flags)  # at the open: never an fd that fails later
-    _erofs(os.open, os.path.join(jdir, "new"), os.O_WRONLY | os.O_CREAT, 0o644)
-    _erofs(os.setxattr, jfile, "user.note", b"x")
-    _erofs(os.setxattr, jdir, "user.note", b"x")
-    _erofs(os.utime, jfile, (0, 0))
-    _erofs(os.truncate, jfile, 0)
-    _erofs(os.chmod, jfile, 0o644)
-    _erofs(os.chown, jfile, 0, 0)
-    _erofs(os.mkdir, os.path.join(m.jobs, "d"))
+        assert_erofs(os.open, jfile, flags)  # at the open: never an fd that fails later
+    assert_erofs(os.open, os.path.join(jdir, "new"), os.O_WRONLY | os.O_CREAT, 0o644)
+    assert_erofs(os.setxattr, jfile, "user.note", b"x")
+    assert_erofs(os.setxattr, jdir, "user.note", b"x")
+    assert_erofs(os.utime, jfile, (0, 0))
+    assert_erofs(os.truncate, jfile, 0)
+    assert_erofs(os.chmod, jfile, 0o644)
+    assert_erofs(os.chown, jfile, 0, 0)
+    assert_erofs(os.mkdir, os.path.join(m.jobs, "d"))
     assert read_bytes(jfile) == before == expected_job_json(job)
 
 
@@ -230,12 +221,12 @@ def test_lookup_counts_stay_exact_under_races(sim, mount):
         for t in ts:
             t.join(30)
     assert not errors, errors[:5]
-    assert _stats(m)["cache"]["pinned_inodes"] > 0
+    assert daemon_stats(m)["cache"]["pinned_inodes"] > 0
     end = time.monotonic() + 10
     while True:
         with open("/proc/sys/vm/drop_caches", "w") as f:
             f.write("2\n")
-        left = _stats(m)["cache"]["pinned_inodes"]
+        left = daemon_stats(m)["cache"]["pinned_inodes"]
         if left == 0:
             break
         assert time.monotonic() < end, "%d pinned inodes left after the kernel forgot" % left
@@ -243,3 +234,22 @@ def test_lookup_counts_stay_exact_under_races(sim, mount):
     for j in unfinished:
         now = next(x for x in s.jobs() if x["job_id"] == j["job_id"])
         assert read_bytes(os.path.join(m.jobs, j["job_id"], "job.json")) == expected_job_json(now)
+
+
+def test_warm_reads_send_no_open(sim, mount):
+    """Read-only at the kernel, and still no OPEN or OPENDIR upcalls: after
+    the first (answered ENOSYS) the kernel keeps warm reads to itself."""
+    s = sim(jobs=20)
+    m = mount(s, opts="ttl=600", extra_args=["-d"])
+    jobs = [j for j in s.jobs() if j["status"] == "completed"][:5]
+    cdir = os.path.join(m.jobs, "by-status", "completed")
+    for _ in range(3):
+        os.listdir(cdir)
+        for j in jobs:
+            read_bytes(os.path.join(cdir, j["job_id"], "job.json"))
+        read_bytes(os.path.join(m.path, "jobs.jsonl"))
+    log = m.log()
+    opens = log.count("opcode: OPEN (")
+    opendirs = log.count("opcode: OPENDIR (")
+    assert opens <= 1 and opendirs <= 1, (opens, opendirs)
+    assert "opcode: READ (" in log  # the log does show the operations

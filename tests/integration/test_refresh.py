@@ -10,31 +10,20 @@ count the requests of the cheap path and check that each thing the cheap
 path must not take on trust (the order, the totals, the boundaries) sends
 it to a full read."""
 
-import json
 import os
 import random
-import signal
-import time
 
 import pytest
 
-from helpers import STATUSES, VIEWS, encode_id, expected_job_json, read_bytes
+from helpers import (STATUSES, VIEWS, daemon_stats, encode_id, expected_job_json, read_bytes,
+                     sighup)
 
 ROUNDS = 150
 PAGE = 7
 
 
-def _stats(m):
-    return json.loads(read_bytes(os.path.join(m.path, ".scrapefs", "stats")))
 
 
-def _sighup(m):
-    before = _stats(m)["refreshes"]
-    os.kill(m.pid, signal.SIGHUP)
-    end = time.monotonic() + 5
-    while _stats(m)["refreshes"] == before:
-        assert time.monotonic() < end, "no refresh done within 5 s of SIGHUP"
-        time.sleep(0.005)
 
 
 def _listing(path):
@@ -78,9 +67,9 @@ def test_differential_rounds(sim, mount, order):
         if rng.random() < 0.25:
             spec["delete"] = 1
         s.mutate(**spec)
-        _sighup(m)
+        sighup(m)
         _compare_all(s, m, "round %d after %r" % (r, spec))
-    li = _stats(m)["listings"]
+    li = daemon_stats(m)["listings"]
     delta = sum(li[v]["refreshes"]["delta"] for v in li)
     full = sum(li[v]["refreshes"]["full"] for v in li)
     # the cheap path did most of the work; the checks sent the rest to full reads
@@ -104,12 +93,12 @@ def test_refresh_of_a_large_view_costs_what_changed(sim, mount):
     for new, budget in ((0, 1), (3, 1), (25, 1 + 3)):
         if new:
             s.mutate(seed=new, create=new, create_statuses=["completed"])
-        _sighup(m)
+        sighup(m)
         s.reset()
         assert _listing(cdir) == _expected(s, "completed")
         assert _requests(s) <= budget, (new, s.stats())
         assert _requests(s) < 1000 // 10 // 2  # far from a full read's 50 pages
-    d = _stats(m)["listings"]["completed"]
+    d = daemon_stats(m)["listings"]["completed"]
     assert d["refreshes"]["delta"] == 3 and d["refreshes"]["full"] == 1, d
 
 
@@ -124,12 +113,12 @@ def test_a_move_seen_in_jobs_is_taken_on_by_the_status_view(sim, mount):
     moved = next(j for j in s.jobs()[:8] if j["status"] == "processing")
     s.patch(moved["job_id"], {"status": "completed", "completed_at": "2026-12-01T00:00:00Z",
                               "extracted_data": [{"x": 1}]})
-    _sighup(m)
+    sighup(m)
     s.reset()
     assert _listing(m.jobs) == _expected(s)
     assert _listing(cdir) == _expected(s, "completed")
     assert encode_id(moved["job_id"]) in _listing(cdir)
-    li = _stats(m)["listings"]
+    li = daemon_stats(m)["listings"]
     assert li["all"]["refreshes"]["full"] == 1 and li["completed"]["refreshes"]["full"] == 1, li
     assert _requests(s) <= 3, s.stats()
 
@@ -150,17 +139,17 @@ def test_what_a_cheap_refresh_cannot_take_on_trust(sim, mount, change):
     elif change == "move-unseen":  # a job enters the view deep down, unseen
         s.add({"job_id": "job_old_pending", "status": "pending",
                "created_at": "2026-11-02T00:00:00Z"})
-        _sighup(m)
+        sighup(m)
         _listing(cdir)
         s.patch("job_old_pending", {"status": "completed",
                                     "completed_at": "2026-11-03T00:00:00Z"})
     elif change == "old-job":  # a new job older than the newest known
         s.add({"job_id": "job_backdated", "status": "completed",
                "created_at": "2026-11-02T00:00:00Z", "completed_at": "2026-11-02T01:00:00Z"})
-    before = _stats(m)["listings"]["completed"]["refreshes"]["full"]
-    _sighup(m)
+    before = daemon_stats(m)["listings"]["completed"]["refreshes"]["full"]
+    sighup(m)
     assert _listing(cdir) == _expected(s, "completed")
-    after = _stats(m)["listings"]["completed"]["refreshes"]["full"]
+    after = daemon_stats(m)["listings"]["completed"]["refreshes"]["full"]
     assert after == before + 1, "the cheap path took %r on trust" % change
 
 
@@ -170,8 +159,8 @@ def test_full_refresh_zero_reads_in_full_every_time(sim, mount):
     cdir = os.path.join(m.jobs, "by-status", "completed")
     for _ in range(3):
         assert _listing(cdir) == _expected(s, "completed")
-        _sighup(m)
-    d = _stats(m)["listings"]["completed"]["refreshes"]
+        sighup(m)
+    d = daemon_stats(m)["listings"]["completed"]["refreshes"]
     assert d["delta"] == 0 and d["full"] == 3, d
 
 
@@ -184,7 +173,7 @@ def test_unfinished_jobs_are_never_shown_older_than_ttl(sim, mount):
     unfinished = [j for j in s.jobs() if j["status"] in ("pending", "processing")]
     for j in unfinished[:-3]:
         s.patch(j["job_id"], {"status": "cancelled", "completed_at": "2026-12-01T00:00:00Z"})
-    _sighup(m)
+    sighup(m)
     assert _listing(m.jobs) == _expected(s)
     deep = [j for j in s.jobs()[20:] if j["status"] in ("pending", "processing")]
     if not deep:
@@ -192,7 +181,7 @@ def test_unfinished_jobs_are_never_shown_older_than_ttl(sim, mount):
     j = deep[0]
     s.patch(j["job_id"], {"status": "failed", "error_message": "it broke",
                           "completed_at": "2026-12-01T01:00:00Z"})
-    _sighup(m)
+    sighup(m)
     s.reset()
     assert _listing(m.jobs) == _expected(s)
     lst, det, _ = s.requests()

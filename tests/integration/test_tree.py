@@ -1,12 +1,11 @@
 """The tree: entries, names, modes, read-only-ness, lookups (SPEC §3)."""
 
-import errno
 import os
 
 import pytest
 
-from helpers import (JOB_FILES, STATUSES, VIEWS, encode_id, expected_names, is_ro_dir, is_ro_file,
-                     job_path, jobs_entries, listdir_b)
+from helpers import (JOB_FILES, STATUSES, VIEWS, assert_erofs, encode_id, expected_names,
+                     is_ro_dir, is_ro_file, job_path, jobs_entries, listdir_b)
 
 # ids exercising every rule of the name encoding (SPEC §3)
 ODD_IDS = {
@@ -149,18 +148,12 @@ def test_modes_and_owner(tree):
         assert (st.st_uid, st.st_gid) == (uid, gid), f
 
 
-def _erofs(fn, *args):
-    with pytest.raises(OSError) as ei:
-        r = fn(*args)
-        if isinstance(r, int):  # an fd that should never have been returned
-            os.close(r)
-    assert ei.value.errno == errno.EROFS, "%s%r: %s" % (fn.__name__, args, ei.value)
 
 
-def _write_fails_erofs(path, flags):
+def _write_failsassert_erofs(path, flags):
     """The mount is read-only at the kernel: opening for writing fails at
     the open, for root too (no fd that would fail only at the write)."""
-    _erofs(os.open, path, flags)
+    assert_erofs(os.open, path, flags)
 
 
 def test_read_only(tree):
@@ -171,29 +164,29 @@ def test_read_only(tree):
     sdir = os.path.join(os.fsencode(m.jobs), b"by-status", b"completed")
     before = open(jfile, "rb").read()
 
-    _write_fails_erofs(jfile, os.O_WRONLY)
-    _write_fails_erofs(jfile, os.O_RDWR)
-    _write_fails_erofs(jfile, os.O_WRONLY | os.O_APPEND)
-    _erofs(os.open, jfile, os.O_WRONLY | os.O_TRUNC)
-    _erofs(os.open, os.path.join(jdir, b"new.txt"), os.O_WRONLY | os.O_CREAT, 0o644)
-    _erofs(os.open, os.path.join(os.fsencode(m.jobs), b"newjob"), os.O_WRONLY | os.O_CREAT, 0o644)
-    _erofs(os.mkdir, os.path.join(os.fsencode(m.jobs), b"newdir"))
-    _erofs(os.mkdir, os.path.join(sdir, b"newdir"))
-    _erofs(os.mkdir, os.path.join(os.fsencode(m.path), b"newdir"))
-    _erofs(os.rename, jfile, os.path.join(jdir, b"moved.json"))
-    _erofs(os.rename, jdir, os.path.join(os.fsencode(m.jobs), b"renamed"))
-    _erofs(os.unlink, jfile)
-    _erofs(os.rmdir, jdir)
-    _erofs(os.rmdir, os.path.join(os.fsencode(m.jobs), b"by-status"))
-    _erofs(os.chmod, jfile, 0o666)
-    _erofs(os.chmod, jdir, 0o777)
-    _erofs(os.truncate, jfile, 0)
-    _erofs(os.utime, jfile, (0, 0))
-    _erofs(os.symlink, b"job.json", os.path.join(jdir, b"link"))
-    _erofs(os.link, jfile, os.path.join(jdir, b"hard"))
-    _erofs(os.setxattr, jfile, "user.test", b"x")
-    _erofs(os.setxattr, jdir, "user.test", b"x")
-    _erofs(os.removexattr, jdir, "user.scrapefs.job_id")
+    _write_failsassert_erofs(jfile, os.O_WRONLY)
+    _write_failsassert_erofs(jfile, os.O_RDWR)
+    _write_failsassert_erofs(jfile, os.O_WRONLY | os.O_APPEND)
+    assert_erofs(os.open, jfile, os.O_WRONLY | os.O_TRUNC)
+    assert_erofs(os.open, os.path.join(jdir, b"new.txt"), os.O_WRONLY | os.O_CREAT, 0o644)
+    assert_erofs(os.open, os.path.join(os.fsencode(m.jobs), b"newjob"), os.O_WRONLY | os.O_CREAT, 0o644)
+    assert_erofs(os.mkdir, os.path.join(os.fsencode(m.jobs), b"newdir"))
+    assert_erofs(os.mkdir, os.path.join(sdir, b"newdir"))
+    assert_erofs(os.mkdir, os.path.join(os.fsencode(m.path), b"newdir"))
+    assert_erofs(os.rename, jfile, os.path.join(jdir, b"moved.json"))
+    assert_erofs(os.rename, jdir, os.path.join(os.fsencode(m.jobs), b"renamed"))
+    assert_erofs(os.unlink, jfile)
+    assert_erofs(os.rmdir, jdir)
+    assert_erofs(os.rmdir, os.path.join(os.fsencode(m.jobs), b"by-status"))
+    assert_erofs(os.chmod, jfile, 0o666)
+    assert_erofs(os.chmod, jdir, 0o777)
+    assert_erofs(os.truncate, jfile, 0)
+    assert_erofs(os.utime, jfile, (0, 0))
+    assert_erofs(os.symlink, b"job.json", os.path.join(jdir, b"link"))
+    assert_erofs(os.link, jfile, os.path.join(jdir, b"hard"))
+    assert_erofs(os.setxattr, jfile, "user.test", b"x")
+    assert_erofs(os.setxattr, jdir, "user.test", b"x")
+    assert_erofs(os.removexattr, jdir, "user.scrapefs.job_id")
 
     # nothing changed
     assert open(jfile, "rb").read() == before
