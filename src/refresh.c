@@ -14,6 +14,7 @@ struct collect {
     struct install *in;
     long first;            /* offset of page 0 of this fetch */
     int page_size;
+    const long *offsets;   /* when the pages are not one page_size apart */
     struct member **pages;
     size_t *counts;
     size_t npages;
@@ -27,6 +28,9 @@ static int collect_page(struct page_sink *s, long offset, struct job **jobs, siz
 {
     struct collect *c = (struct collect *)s;
     size_t idx = (size_t)((offset - c->first) / c->page_size);
+    if (c->offsets)
+        for (idx = 0; idx < c->npages && c->offsets[idx] != offset; idx++)
+            ;
     struct member *m = malloc((n ? n : 1) * sizeof *m);
     size_t kept = 0;
     int rc = m ? c->in->jobs(c->in, jobs, n, m, &kept) : -ENOMEM;
@@ -562,6 +566,90 @@ static bool unfinished(uint8_t status)
     return status == ST_PENDING || status == ST_PROCESSING;
 }
 
+/* How the unfinished jobs of prev[from, to) are looked at again: a window
+ * re-reads one list page starting at an unfinished job (page_size known jobs
+ * for one request), a single fetches the job alone. A window is taken where
+ * it covers two unfinished jobs or more, and only when every element of the
+ * view is known (an element that cannot be shown sits nobody knows where and
+ * shifts the offsets). With plan NULL, only the cost is counted. */
+struct plan {
+    size_t *win; /* the prev index each window starts at, ascending */
+    size_t nwin;
+    struct job_id *ids;
+    size_t nids;
+};
+
+static size_t plan_rechecks(const struct delta *d, size_t from, size_t to, size_t ps,
+                            struct plan *p)
+{
+    size_t cost = 0;
+    for (size_t i = from; i < to; i++) {
+        if (!unfinished(d->prev[i].status))
+            continue;
+        size_t end = i + ps < to ? i + ps : to, u = 0;
+        for (size_t k = i; k < end && u < 2; k++)
+            u += unfinished(d->prev[k].status);
+        if (u >= 2 && d->prev_bad == 0) {
+            if (p)
+                p->win[p->nwin++] = i;
+            i = end - 1;
+        } else if (p) {
+            p->ids[p->nids++] = (struct job_id){d->prev[i].e->id, d->prev[i].e->id_len};
+        }
+        cost++;
+    }
+    return cost;
+}
+
+/* Re-reads the windows of p, all at once: each page must hold the known jobs
+ * from its start on, in prev's order, under the same total. base is the
+ * API offset of prev[0]. */
+static int recheck_windows(const struct source *src, const char *status, const struct delta *d,
+                           const struct plan *p, long base, int64_t deadline, time_t now,
+                           struct install *in, struct checked *ck, int *requests, char *why,
+                           size_t whylen)
+{
+    long *offsets = malloc(p->nwin * sizeof *offsets);
+    struct collect c = {.sink = {.page = collect_page}, .in = in, .total = -1,
+                        .page_size = src->page_size, .offsets = offsets, .npages = p->nwin};
+    c.pages = calloc(p->nwin, sizeof *c.pages);
+    c.counts = calloc(p->nwin, sizeof *c.counts);
+    int rc = 0;
+    if (!offsets || !c.pages || !c.counts) {
+        snprintf(why, whylen, "out of memory");
+        rc = -ENOMEM;
+    }
+    for (size_t w = 0; rc == 0 && w < p->nwin; w++)
+        offsets[w] = base + (long)p->win[w];
+    if (rc == 0) {
+        rc = src->ops->pages(src->ctx, status, offsets, p->nwin, deadline, now, &c.sink, why,
+                             whylen);
+        *requests += (int)p->nwin;
+    }
+    for (size_t w = 0; rc == 0 && w < p->nwin; w++) {
+        size_t at = p->win[w], want = d->nprev - at;
+        if (want > (size_t)src->page_size)
+            want = (size_t)src->page_size;
+        if (!c.pages[w]) {
+            snprintf(why, whylen, "list page at offset %ld never came", offsets[w]);
+            rc = -EIO;
+            break;
+        }
+        bool same = c.counts[w] >= want;
+        for (size_t k = 0; same && k < want; k++)
+            same = c.pages[w][k].e == d->prev[at + k].e;
+        if (!same || c.bad || c.total_changed) {
+            snprintf(why, whylen, "the known jobs at offset %ld moved", offsets[w]);
+            rc = -EAGAIN;
+        } else if (!same_total(ck, c.total, why, whylen)) {
+            rc = -EAGAIN;
+        }
+    }
+    free(offsets);
+    collect_free(&c);
+    return rc;
+}
+
 int refresh_delta(const struct source *src, const char *status, const struct delta *d,
                   int64_t deadline, time_t now, struct install *in, struct listing *out,
                   char *why, size_t whylen)
@@ -571,17 +659,17 @@ int refresh_delta(const struct source *src, const char *status, const struct del
     int requests = 0, rc;
     memset(out, 0, sizeof *out);
     why[0] = '\0';
+    size_t ps = (size_t)src->page_size;
     if (d->check_unfinished) {
-        /* the unfinished jobs beyond the newest page will cost one request
-         * each: when that alone is as dear as a full read, do not start */
-        size_t ps = (size_t)src->page_size, from = d->order == ORDER_NEWEST ? ps : 0;
+        /* the unfinished jobs beyond the newest page cost a request or a
+         * page each: when that alone is as dear as a full read, do not start */
+        size_t from = d->order == ORDER_NEWEST ? ps : 0;
         size_t to = d->order == ORDER_NEWEST ? d->nprev : d->nprev > ps ? d->nprev - ps : 0;
-        size_t u = 0;
-        for (size_t i = from; i < to; i++)
-            u += unfinished(d->prev[i].status);
+        size_t cost = plan_rechecks(d, from, to, ps, NULL);
         size_t full_pages = (d->nprev + d->prev_bad + ps - 1) / ps;
-        if (u && u + 1 >= full_pages) {
-            snprintf(why, whylen, "%zu unfinished jobs to look at: reading in full is cheaper", u);
+        if (cost && cost + 1 >= full_pages) {
+            snprintf(why, whylen, "%zu requests for the unfinished jobs: reading in full is "
+                     "cheaper", cost);
             return -EAGAIN;
         }
     }
@@ -617,37 +705,42 @@ int refresh_delta(const struct source *src, const char *status, const struct del
         if (d->nprev)
             memcpy(items + at_prev, d->prev, d->nprev * sizeof *items);
     }
-    /* unfinished jobs no page covered may have moved on: one request each,
-     * unless reading the whole view costs less */
-    struct job_id *ids = NULL;
-    size_t nids = 0;
+    /* unfinished jobs no page covered may have moved on: their pages are
+     * read again, or they are fetched one by one, unless reading the whole
+     * view costs less */
+    struct plan p = {0};
     if (rc == 0 && d->check_unfinished) {
         size_t from = d->order == ORDER_NEWEST ? covered : 0;
         size_t to = d->order == ORDER_NEWEST ? d->nprev : d->nprev - covered;
-        for (size_t i = from; i < to; i++)
-            nids += unfinished(d->prev[i].status);
+        size_t u = 0, cost = plan_rechecks(d, from, to, ps, NULL);
         long full_pages = (ck.total + src->page_size - 1) / src->page_size;
-        if (nids && (long)nids + requests >= full_pages) {
-            snprintf(why, whylen, "%zu unfinished jobs to look at: reading in full is cheaper",
-                     nids);
+        for (size_t i = from; i < to; i++)
+            u += unfinished(d->prev[i].status);
+        if (cost && (long)cost + requests >= full_pages) {
+            snprintf(why, whylen, "%zu requests for the unfinished jobs: reading in full is "
+                     "cheaper", cost);
             rc = -EAGAIN;
-        } else if (nids && !(ids = malloc(nids * sizeof *ids))) {
+        } else if (cost && (!(p.win = malloc(u * sizeof *p.win)) ||
+                            !(p.ids = malloc(u * sizeof *p.ids)))) {
             rc = -ENOMEM;
+        } else if (cost) {
+            plan_rechecks(d, from, to, ps, &p);
         }
-        for (size_t i = from, k = 0; rc == 0 && ids && i < to; i++)
-            if (unfinished(d->prev[i].status))
-                ids[k++] = (struct job_id){d->prev[i].e->id, d->prev[i].e->id_len};
     }
-    if (rc == 0 && nids) {
+    if (rc == 0 && p.nwin)
+        rc = recheck_windows(src, status, d, &p, d->order == ORDER_NEWEST ? (long)ck.n : 0,
+                             deadline, now, in, &ck, &requests, why, whylen);
+    if (rc == 0 && p.nids) {
         struct recheck r = {.sink = {.job = recheck_job}, .in = in};
-        rc = src->ops->jobs(src->ctx, ids, nids, deadline, now, &r.sink, why, whylen);
-        requests += (int)nids;
+        rc = src->ops->jobs(src->ctx, p.ids, p.nids, deadline, now, &r.sink, why, whylen);
+        requests += (int)p.nids;
         if (rc == 0 && r.gone) {
             snprintf(why, whylen, "%d known job%s deleted", r.gone, r.gone == 1 ? " was" : "s were");
             rc = -EAGAIN;
         }
     }
-    free(ids);
+    free(p.win);
+    free(p.ids);
     free(ck.items);
     out->requests = requests;
     if (rc) {
