@@ -1,4 +1,4 @@
-"""SPEC §7 budgets, measured as ratios in one run (absolute times are noisy).
+"""The performance budgets of the README, measured as ratios in one run (absolute times are noisy).
 
 Every figure is a ratio of two things timed side by side in the same run, on
 the same machine, against the same simulator (`tests/sim/freddy_sim.py`,

@@ -1,4 +1,4 @@
-/* job_id <-> file name: the SPEC's reversible encoding.
+/* job_id <-> file name: the reversible encoding (README, "The tree").
  *
  * Bytes '/', '%', control bytes (0x00-0x1f, 0x7f) and a leading '.' are
  * written as %XX (upper-case hex); so is the first byte of an id equal to a

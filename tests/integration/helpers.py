@@ -19,7 +19,7 @@ import urllib.parse
 
 STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
 RESERVED = ("by-status", "by-domain", "by-date")
-# Entries of jobs/ that are views, not jobs (SPEC §3, §9).
+# Entries of jobs/ that are views, not jobs (README "The tree").
 VIEWS = {b"by-status", b"by-domain", b"by-date"}
 JOB_FILES = {"job.json", "error.txt", "data.jsonl"}
 
@@ -32,7 +32,7 @@ def id_bytes(job_id):
 
 
 def encode_id(job_id):
-    """SPEC §3 name of a job id, as bytes; None when it must be left out."""
+    """The file name (README "The tree") of a job id, as bytes; None when it must be left out."""
     raw = id_bytes(job_id)
     if not raw:
         return None
@@ -329,7 +329,7 @@ def errno_name(e):
     return "%s(%s)" % (type(e).__name__, errno.errorcode.get(e.errno, e.errno))
 
 
-# ------------------------------------------- derived views (SPEC §9) ----
+# ------------------------------------------- derived views (README "The tree") ----
 
 INVALID_GROUP = b"_invalid"
 

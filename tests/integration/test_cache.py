@@ -1,4 +1,4 @@
-"""Freshness, request counts, snapshots, request coalescing (SPEC §5)."""
+"""Freshness, request counts, snapshots, request coalescing (README "Freshness and caching")."""
 
 import json
 import os
@@ -189,7 +189,7 @@ def test_concurrent_readers_one_request(sim, mount):
 @pytest.mark.parametrize("drift", [{"insert": 3}, {"delete": 3}])
 def test_offset_drift_while_paging(sim, mount, drift):
     """Jobs inserted/removed upstream between pages: no job twice, none of the
-    jobs that existed throughout is missing (SPEC §5)."""
+    jobs that existed throughout is missing (README "Freshness and caching")."""
     s = sim(jobs=60)
     m = mount(s, opts="ttl=30,page_size=10")
     before = expected_names(s.jobs())

@@ -1,4 +1,4 @@
-"""Command line, start-up probe, start-up errors and key handling (SPEC §2, §8)."""
+"""Command line, start-up probe, start-up errors and key handling (README "Command line", "Security")."""
 
 import os
 import signal

@@ -1,5 +1,5 @@
-"""The control file .scrapefs/stats and the SIGHUP refresh (SPEC §10), the key
-never showing anywhere in the mount (SPEC §8), and the foreground log."""
+"""The control file .scrapefs/stats and the SIGHUP refresh (README "The control files"), the key
+never showing anywhere in the mount (README "Security"), and the foreground log."""
 
 import errno
 import json

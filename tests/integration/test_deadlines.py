@@ -1,4 +1,4 @@
-"""Every deadline holds under concurrency and failure (SPEC §5, §6).
+"""Every deadline holds under concurrency and failure (README "Freshness and caching", "Errors").
 
 Each test is one way the promise "no operation waits longer than timeout,
 and concurrent readers of the same missing data cause one request" was

@@ -1,4 +1,4 @@
-"""Upstream errors as the filesystem shows them (SPEC §5, §6). Small on purpose."""
+"""Upstream errors as the filesystem shows them (README "Freshness and caching", "Errors"). Small on purpose."""
 
 import errno
 import os

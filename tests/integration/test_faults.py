@@ -1,4 +1,4 @@
-"""Resilience: upstream faults as the filesystem shows them (SPEC §5, §6, §8).
+"""Resilience: upstream faults as the filesystem shows them (README "Freshness and caching", "Errors", "Security").
 
 The fault matrix (test_fault_matrix) is every fault kind of the simulator on
 the list call and on the detail call. Each (kind, target) is one scenario

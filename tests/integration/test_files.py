@@ -1,4 +1,4 @@
-"""The files of a job: contents, sizes, times, xattrs (SPEC §4)."""
+"""The files of a job: contents, sizes, times, xattrs (README "The files of a job")."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""Untrusted input from the API (SPEC §1, §3, §4): `freddy_sim.py --hostile`."""
+"""Untrusted input from the API (README "The tree", "The files of a job"; tests/sim/PROTOCOL.md): `freddy_sim.py --hostile`."""
 
 import json
 import os

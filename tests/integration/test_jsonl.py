@@ -1,4 +1,4 @@
-"""One file per view: X.jsonl beside every directory of jobs (SPEC §3, §11).
+"""One file per view: X.jsonl beside every directory of jobs (README "The tree", "One file per view").
 
 Each line must be the job's object exactly as the API sent it, with the
 whitespace between tokens removed. The expected lines are cut here from the

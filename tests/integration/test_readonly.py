@@ -1,4 +1,4 @@
-"""A mount that behaves like every other read-only mount (SPEC §2, §3): read-only
+"""A mount that behaves like every other read-only mount (README "Command line", "The tree"): read-only
 at the kernel, the API URL as its source, parallel lookups in one directory,
 and editors refused the way they expect."""
 

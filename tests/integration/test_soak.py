@@ -1,4 +1,4 @@
-"""Soak: readers against a flaky API (SPEC §5, §6, README "Errors").
+"""Soak: readers against a flaky API (README "Freshness and caching", "Errors").
 
 300 jobs, ttl=1, and a 500 on 20 % of all API requests. Four readers run for
 20 s: two `ls -l` loops over the status directories (scandir + lstat), one

@@ -1,4 +1,4 @@
-"""The tree: entries, names, modes, read-only-ness, lookups (SPEC §3)."""
+"""The tree: entries, names, modes, read-only-ness, lookups (README "The tree")."""
 
 import os
 
@@ -7,7 +7,7 @@ import pytest
 from helpers import (JOB_FILES, STATUSES, VIEWS, assert_erofs, encode_id, expected_names,
                      is_ro_dir, is_ro_file, job_path, jobs_entries, listdir_b)
 
-# ids exercising every rule of the name encoding (SPEC §3)
+# ids exercising every rule of the name encoding (README "The tree")
 ODD_IDS = {
     "a/b": b"a%2Fb",
     "50%": b"50%25",

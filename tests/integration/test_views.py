@@ -1,4 +1,4 @@
-"""The derived views jobs/by-domain and jobs/by-date (SPEC §9).
+"""The derived views jobs/by-domain and jobs/by-date (README "The tree").
 
 The expected grouping is computed here from the simulator's jobs with
 urllib.parse (host) and datetime (UTC day), independently of the daemon
@@ -72,7 +72,7 @@ def views(module_sim, module_mount):
 
 def _group_dirs(base):
     """The group directories of by-domain/ or by-date/ (bytes). Beside each
-    is its .jsonl file and nothing else is there (SPEC §3, §11)."""
+    is its .jsonl file and nothing else is there (README "The tree", "One file per view")."""
     names = listdir_b(base)
     dirs = {n for n in names if not n.endswith(b".jsonl")}
     assert names - dirs == {d + b".jsonl" for d in dirs}, sorted(names ^ (dirs | {d + b".jsonl" for d in dirs}))[:10]
@@ -222,7 +222,7 @@ def test_group_lookups_exact_and_free(views):
 
 def test_views_cost_nothing_after_ls_jobs(views, mount):
     """After `ls jobs/`, walking both views and reading every file there costs
-    no request (SPEC §9: derived from the fresh all-jobs listing)."""
+    no request (README "The tree": derived from the fresh all-jobs listing)."""
     s, _ = views
     m = mount(s, opts="ttl=600")
     os.listdir(m.jobs)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Local simulator of the Freddy scrape-jobs API (shared/SPEC.md section 1).
+"""Local simulator of the Freddy scrape-jobs API (see PROTOCOL.md).
 
 Python 3 standard library only.  The full contract is tests/sim/PROTOCOL.md;
 keep the two in step.
@@ -109,7 +109,7 @@ def parse_time(s):
 
 
 def ordered_job(d):
-    """The SPEC keys first in SPEC order, then any extra keys."""
+    """The API's keys first, in its order, then any extra keys."""
     out = {k: d[k] for k in KEYS if k in d}
     for k, v in d.items():
         if k not in out:
@@ -227,7 +227,7 @@ class State:
         return items
 
     def make_job(self, rng, i, jid, status, created, ts_mode, usec):
-        """One normal job as a dict (keys in SPEC order)."""
+        """One normal job as a dict (keys in the API's order)."""
         url = URL_TEMPLATES[rng.randrange(len(URL_TEMPLATES))].format(i=i)
         terminal = status in TERMINAL
         items = self.make_items(rng) if status == "completed" else None

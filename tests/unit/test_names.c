@@ -1,4 +1,4 @@
-/* The job_id <-> file name codec of SPEC §3: what is escaped, the length
+/* The job_id <-> file name codec of README "The tree": what is escaped, the length
  * limits, that decoding inverts encoding (ids with NUL bytes included) and
  * that every non-canonical spelling is refused. */
 #include <errno.h>
@@ -171,7 +171,7 @@ static void test_probe(void)
     CHECK(!names_is_probe("by-status"));
 }
 
-/* The length the SPEC's rules give, computed independently of names.c. */
+/* The length the encoding's rules give, computed independently of names.c. */
 static size_t model_len(const unsigned char *id, size_t len)
 {
     int reserved = (len == 9 && memcmp(id, "by-status", 9) == 0) ||

@@ -1,4 +1,4 @@
-/* Option parsing (SPEC §2): defaults, the three spellings of an option, the
+/* Option parsing (README "Command line"): defaults, the three spellings of an option, the
  * positional arguments, every refusal, and what is left for libfuse. */
 #include <fuse_opt.h>
 #include <limits.h>
