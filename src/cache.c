@@ -10,6 +10,7 @@
 #include "entry.h"
 #include "flight.h"
 #include "groups.h"
+#include "hash.h"
 #include "idmap.h"
 #include "jsonl.h"
 #include "log.h"
@@ -38,7 +39,8 @@ struct cache {
 
     int64_t expired_ms;       /* cache_expire_all: nothing fetched before is fresh */
     size_t bytes;             /* job texts held, against cap_bytes */
-    struct idmap byid;        /* id -> entry (keyed by entry->id) */
+    struct id_slot *byid;     /* id -> entry: open addressing, power-of-two size */
+    size_t byid_cap;
     struct entry **byseq;     /* seq - 1 -> entry; entries are never freed */
     size_t nentries, capentries;
     struct view views[VIEW_COUNT];
@@ -139,7 +141,7 @@ void cache_free(struct cache *c)
     flights_free(c->flights);
     negative_clear(c);
     idmap_free(&c->negative);
-    idmap_free(&c->byid);
+    free(c->byid);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -223,12 +225,70 @@ static void evict_but(struct cache *c, struct entry *e)
     lru_push(c, e);
 }
 
+/* The index from ids to entries: 8 bytes a slot (a part of the id's hash
+ * and the entry's seq), a quarter of a general hash map's, as it is one of
+ * the few things held for every job known. Entries are never removed. */
+struct id_slot {
+    uint32_t hash;
+    uint32_t seq; /* 0: empty */
+};
+
+static uint32_t id_hash(const char *id, size_t len)
+{
+    uint64_t h = fnv1a(id, len);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static struct entry *entry_by_seq(struct cache *c, uint32_t seq)
+{
+    return seq >= 1 && seq <= c->nentries ? c->byseq[seq - 1] : NULL;
+}
+
+static struct id_slot *byid_find(struct cache *c, const char *id, size_t len, uint32_t h)
+{
+    size_t mask = c->byid_cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        struct id_slot *s = &c->byid[i];
+        if (s->seq == 0)
+            return s;
+        struct entry *e = c->byseq[s->seq - 1];
+        if (s->hash == h && e->id_len == len && memcmp(e->id, id, len) == 0)
+            return s;
+    }
+}
+
+/* Room for one more (load at most 3/4). */
+static int byid_reserve(struct cache *c)
+{
+    if ((c->nentries + 1) * 4 <= c->byid_cap * 3)
+        return 0;
+    size_t cap = c->byid_cap ? c->byid_cap * 2 : 1024;
+    struct id_slot *old = c->byid, *n = calloc(cap, sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    size_t oldcap = c->byid_cap;
+    c->byid = n;
+    c->byid_cap = cap;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i].seq) {
+            size_t j = old[i].hash & (cap - 1);
+            while (n[j].seq)
+                j = (j + 1) & (cap - 1);
+            n[j] = old[i];
+        }
+    free(old);
+    return 0;
+}
+
 static struct entry *entry_get(struct cache *c, const char *id, size_t len, bool create)
 {
-    struct entry *e = idmap_get(&c->byid, id, len);
-    if (e || !create)
-        return e;
-    if (len > UINT16_MAX || c->nentries >= UINT32_MAX - 1)
+    uint32_t h = id_hash(id, len);
+    struct id_slot *s = c->byid_cap ? byid_find(c, id, len, h) : NULL;
+    if (s && s->seq)
+        return c->byseq[s->seq - 1];
+    if (!create)
+        return NULL;
+    if (len > UINT16_MAX || c->nentries >= UINT32_MAX - 1 || byid_reserve(c))
         return NULL;
     if (c->nentries == c->capentries) {
         size_t cap = c->capentries ? c->capentries * 2 : 1024;
@@ -238,24 +298,18 @@ static struct entry *entry_get(struct cache *c, const char *id, size_t len, bool
         c->byseq = n;
         c->capentries = cap;
     }
-    e = calloc(1, sizeof *e + len + 1);
+    struct entry *e = calloc(1, sizeof *e + len + 1);
     if (!e)
         return NULL;
     memcpy(e->id, id, len);
     e->id_len = (uint16_t)len;
-    if (idmap_put(&c->byid, e->id, len, e)) {
-        free(e);
-        return NULL;
-    }
     c->byseq[c->nentries++] = e;
     e->seq = (uint32_t)c->nentries; /* 1-based: 0 never names an entry */
+    s = byid_find(c, id, len, h); /* the table may have grown */
+    *s = (struct id_slot){.hash = h, .seq = e->seq};
     return e;
 }
 
-static struct entry *entry_by_seq(struct cache *c, uint32_t seq)
-{
-    return seq >= 1 && seq <= c->nentries ? c->byseq[seq - 1] : NULL;
-}
 
 /* A member's content changed: the views it is in have a new version. */
 static void touch_views(struct cache *c, const struct entry *e)

@@ -5,8 +5,67 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "idmap.h"
 #include "log.h"
+
+/* The merged listing: members in list order, each entry once. Entries are
+ * numbered densely from 1 (seq), so "seen" is one bit per entry: 125 KB for
+ * a million jobs, where a hash set would take tens of MB. */
+struct merge {
+    uint64_t *seen; /* bit seq: the entry is in items */
+    size_t words;
+    struct member *items;
+    size_t n, cap;
+};
+
+static bool merge_has(const struct merge *m, const struct entry *e)
+{
+    size_t w = e->seq / 64;
+    return w < m->words && (m->seen[w] >> (e->seq % 64) & 1u);
+}
+
+/* Appends a member to a growing array. */
+static int push_member(struct member **items, size_t *n, size_t *cap, const struct member *m)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 256;
+        struct member *ni = realloc(*items, c * sizeof *ni);
+        if (!ni)
+            return -ENOMEM;
+        *items = ni;
+        *cap = c;
+    }
+    (*items)[(*n)++] = *m;
+    return 0;
+}
+
+static int merge_add(struct merge *m, const struct member *mb)
+{
+    if (merge_has(m, mb->e))
+        return 0;
+    size_t w = mb->e->seq / 64;
+    if (w >= m->words) {
+        size_t words = m->words ? m->words : 64;
+        while (words <= w)
+            words *= 2;
+        uint64_t *ns = realloc(m->seen, words * sizeof *ns);
+        if (!ns)
+            return -ENOMEM;
+        memset(ns + m->words, 0, (words - m->words) * sizeof *ns);
+        m->seen = ns;
+        m->words = words;
+    }
+    int rc = push_member(&m->items, &m->n, &m->cap, mb);
+    if (rc == 0)
+        m->seen[w] |= (uint64_t)1 << (mb->e->seq % 64);
+    return rc;
+}
+
+static void merge_free(struct merge *m)
+{
+    free(m->seen);
+    free(m->items);
+    memset(m, 0, sizeof *m);
+}
 
 /* The pages of one fetch, collected by page number as they arrive. */
 struct collect {
@@ -21,7 +80,25 @@ struct collect {
     size_t bad;            /* elements that cannot be shown */
     long total;            /* the first total seen (-1 before) */
     bool total_changed;
+    struct merge *into;    /* when set, pages are merged (and freed) in page
+                              order as soon as all before them came */
+    size_t merged;         /* pages [0, merged) went into `into` */
 };
+
+static int merge_ready(struct collect *c)
+{
+    for (; c->merged < c->npages && c->pages[c->merged]; c->merged++) {
+        size_t p = c->merged;
+        for (size_t i = 0; i < c->counts[p]; i++) {
+            int rc = merge_add(c->into, &c->pages[p][i]);
+            if (rc)
+                return rc;
+        }
+        free(c->pages[p]);
+        c->pages[p] = NULL;
+    }
+    return 0;
+}
 
 static int collect_page(struct page_sink *s, long offset, struct job **jobs, size_t n,
                         size_t bad, long total)
@@ -41,7 +118,7 @@ static int collect_page(struct page_sink *s, long offset, struct job **jobs, siz
         free(m);
         return rc;
     }
-    if (idx >= c->npages || c->pages[idx]) {
+    if (idx >= c->npages || idx < c->merged || c->pages[idx]) {
         free(m); /* a page nobody asked for: the source misbehaves */
         return -EIO;
     }
@@ -55,7 +132,7 @@ static int collect_page(struct page_sink *s, long offset, struct job **jobs, siz
         if (total > c->total)
             c->total = total;
     }
-    return 0;
+    return c->into ? merge_ready(c) : 0;
 }
 
 /* Fetches pages [first, last) into c. */
@@ -81,7 +158,7 @@ static int fetch_pages(const struct source *src, const char *status, long first,
     int rc = src->ops->pages(src->ctx, status, offsets, n, deadline, now, &c->sink, err, errlen);
     *requests += (int)n;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if (!c->pages[i]) {
+        if (i >= c->merged && !c->pages[i]) {
             snprintf(err, errlen, "list page at offset %ld never came", offsets[i]);
             rc = -EIO;
         }
@@ -98,54 +175,6 @@ static void collect_free(struct collect *c)
     c->pages = NULL;
     c->counts = NULL;
     c->npages = 0;
-}
-
-/* The merged listing: members in list order, each entry once. */
-struct merge {
-    struct idmap seen; /* keyed by the entry's seq (its identity) */
-    struct member *items;
-    size_t n, cap;
-};
-
-static const char *key_of(const struct entry *e)
-{
-    return (const char *)&e->seq;
-}
-
-static bool merge_has(const struct merge *m, const struct entry *e)
-{
-    return idmap_get(&m->seen, key_of(e), sizeof e->seq) != NULL;
-}
-
-/* Appends a member to a growing array. */
-static int push_member(struct member **items, size_t *n, size_t *cap, const struct member *m)
-{
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 256;
-        struct member *ni = realloc(*items, c * sizeof *ni);
-        if (!ni)
-            return -ENOMEM;
-        *items = ni;
-        *cap = c;
-    }
-    (*items)[(*n)++] = *m;
-    return 0;
-}
-
-static int merge_add(struct merge *m, const struct member *mb)
-{
-    if (merge_has(m, mb->e))
-        return 0;
-    if (idmap_put(&m->seen, key_of(mb->e), sizeof mb->e->seq, mb->e))
-        return -ENOMEM;
-    return push_member(&m->items, &m->n, &m->cap, mb);
-}
-
-static void merge_free(struct merge *m)
-{
-    idmap_free(&m->seen);
-    free(m->items);
-    memset(m, 0, sizeof *m);
 }
 
 /* Appends a round's pages to the merge, in page order. */
@@ -236,12 +265,13 @@ int refresh_full(const struct source *src, const char *status, int64_t deadline,
     total = c.total;
     bad = c.bad;
     collect_free(&c);
+    /* the rest go into the merge as they come, so a listing of a million
+     * jobs is not held twice (pages, then merge) */
     c = NEW_COLLECT(total);
+    c.into = &m;
     if (rc == 0)
         rc = fetch_pages(src, status, 1, (total + src->page_size - 1) / src->page_size, deadline,
                          now, &c, &requests, err, errlen);
-    if (rc == 0)
-        rc = merge_round(&m, &c);
     changed = c.total_changed;
     total = c.total;
     bad += c.bad;
@@ -268,7 +298,7 @@ int refresh_full(const struct source *src, const char *status, int64_t deadline,
             break;
     }
 #undef NEW_COLLECT
-    idmap_free(&m.seen);
+    free(m.seen);
     if (rc) {
         free(m.items);
         if (rc == -ENOMEM && !err[0])
