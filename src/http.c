@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,12 @@ struct batch {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct xfer *done, **done_tail; /* finished attempts, in finishing order */
+    /* Backpressure: bodies finished and not yet handed over may number at
+     * most `limit`; beyond it, no request of the batch starts. A caller
+     * that parses slower than a fast network would otherwise find every
+     * page of a large listing in memory at once. */
+    atomic_int backlog;
+    int limit;
 };
 
 /* One request as the network thread sees it. Owned by http_run's frame. */
@@ -134,6 +141,7 @@ static void finish(struct xfer *x, int err, const char *msg)
         curl_easy_cleanup(x->easy);
         x->easy = NULL;
     }
+    atomic_fetch_add(&x->batch->backlog, 1);
     pthread_mutex_lock(&x->batch->mu);
     x->done_next = NULL;
     *x->batch->done_tail = x;
@@ -290,6 +298,13 @@ static void on_done(struct http_client *c, struct xfer *x, CURLcode res, int64_t
     finish(x, http_errno(status, res, false), msg);
 }
 
+/* A slot is free, and x's batch is not behind in taking its bodies (the
+ * caller wakes the network thread when it catches up). */
+static bool may_start(const struct http_client *c, struct xfer *x, int inflight)
+{
+    return inflight < c->cfg.max_conns && atomic_load(&x->batch->backlog) < x->batch->limit;
+}
+
 static void *net_main(void *arg)
 {
     struct http_client *c = arg;
@@ -334,7 +349,7 @@ static void *net_main(void *arg)
                 *pp = x->next;
                 atomic_fetch_add(&c->errors[HE_TIMEOUT], 1);
                 finish(x, -EIO, "timed out");
-            } else if (x->next_try <= now && inflight < c->cfg.max_conns) {
+            } else if (x->next_try <= now && may_start(c, x, inflight)) {
                 *pp = x->next;
                 if (start(c, x, now) != 0) {
                     finish(x, -ENOMEM, "cannot start request");
@@ -366,7 +381,7 @@ static void *net_main(void *arg)
         long wait = 1000;
         for (struct xfer *x = waiting; x; x = x->next) {
             int64_t d = x->next_try - now;
-            if (d <= 0 && inflight >= c->cfg.max_conns)
+            if (d <= 0 && !may_start(c, x, inflight))
                 d = x->deadline - now; /* waits for a slot, or its deadline */
             if (d < wait)
                 wait = d < 0 ? 0 : (long)d;
@@ -540,7 +555,7 @@ void http_run_each(struct http_client *c, struct http_req *reqs, size_t n, int64
         }
         return;
     }
-    struct batch b = {.done = NULL};
+    struct batch b = {.done = NULL, .limit = each ? c->cfg.max_conns : INT_MAX};
     b.done_tail = &b.done;
     pthread_mutex_init(&b.mu, NULL);
     pthread_cond_init(&b.cv, NULL);
@@ -590,6 +605,9 @@ void http_run_each(struct http_client *c, struct http_req *reqs, size_t n, int64
         }
         if (!again)
             handled++;
+        /* the body was handed over (or went back): one more may start */
+        if (atomic_fetch_sub(&b.backlog, 1) == b.limit)
+            curl_multi_wakeup(c->multi);
         pthread_mutex_lock(&b.mu);
     }
     pthread_mutex_unlock(&b.mu);
