@@ -33,7 +33,7 @@ struct entry {
     int64_t fetched_ms;        /* when its data last came in (0: never) */
     int64_t fetch_start_ms;    /* when the fetch that brought it started */
     uint32_t group[GROUP_NKINDS]; /* its by-domain and by-date views (0: none) */
-    struct entry *prev, *next; /* LRU while job != NULL; head = newest */
+    uint32_t lru_prev, lru_next; /* LRU (seqs; 0: none) while job != NULL; head = newest */
     char id[];                 /* identity: the id's bytes and a NUL */
 };
 

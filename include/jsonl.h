@@ -12,7 +12,8 @@
  * cache when the line is read (and, when it was evicted, brought back with
  * its list page, never one detail request per job); an unfinished job's
  * text, which could change, is held by the snapshot. So a snapshot costs
- * about 32 bytes a line, whatever cache_size is.
+ * about 16 bytes a line, whatever cache_size is: where a line starts is
+ * kept for one line in JSONL_MARK and summed from the lengths for the rest.
  */
 #ifndef SCRAPEFS_JSONL_H
 #define SCRAPEFS_JSONL_H
@@ -25,13 +26,19 @@
 #include "job.h"
 
 struct jsonl_line {
-    uint64_t off;    /* where the line starts in the file */
-    struct job *job; /* an unfinished job's text, held; NULL for a final job */
     uint32_t seq;    /* the job's cache entry */
     uint32_t len;    /* the line's length, newline included */
     uint32_t pos;    /* where it was in the fetched view it comes from */
     uint16_t version;
 };
+
+/* An unfinished job's text, held by the snapshot for its line. */
+struct jsonl_held {
+    size_t line;
+    struct job *job;
+};
+
+#define JSONL_MARK 64
 
 struct jsonl {
     atomic_int refs;
@@ -42,6 +49,9 @@ struct jsonl {
     int base_order;   /* enum view_order of the base view */
     time_t mtime;     /* the listing's */
     uint64_t size;
+    uint64_t *marks;  /* where line i * JSONL_MARK starts (jsonl_layout) */
+    struct jsonl_held *held; /* by line, ascending */
+    size_t nheld, capheld;
     size_t n;
     struct jsonl_line lines[];
 };
@@ -52,8 +62,18 @@ struct jsonl *jsonl_ref(struct jsonl *s);
 /* Drops one reference; with the last, the held texts and the snapshot go. */
 void jsonl_unref(struct jsonl *s);
 
-/* Sets each line's offset and the file's size from the lengths. */
-void jsonl_layout(struct jsonl *s);
+/* Holds j (a new reference) as line i's text; lines are held in ascending
+ * order. Returns 0 or -ENOMEM. */
+int jsonl_hold(struct jsonl *s, size_t i, struct job *j);
+/* Line i's held text, or NULL for a final job's line. */
+struct job *jsonl_held(const struct jsonl *s, size_t i);
+
+/* Sets the file's size and where lines start from the lengths. Returns 0
+ * or -ENOMEM. */
+int jsonl_layout(struct jsonl *s);
+
+/* Where line i starts. */
+uint64_t jsonl_line_off(const struct jsonl *s, size_t i);
 
 /* The index of the line holding byte off (off < size). */
 size_t jsonl_line_at(const struct jsonl *s, uint64_t off);

@@ -58,10 +58,11 @@ int refresh_full(const struct source *src, const char *status, int64_t deadline,
                  struct install *in, struct listing *out, char *err, size_t errlen);
 void listing_free(struct listing *ls);
 
-/* Reads the one page at offset: its jobs go to the cache like any others
- * (a .jsonl brings back the texts it needs this way). */
-int refresh_page(const struct source *src, const char *status, long offset, int64_t deadline,
-                 time_t now, struct install *in, struct listing *out, char *err, size_t errlen);
+/* Reads the pages at offsets[0..n) (distinct), in parallel: their jobs go
+ * to the cache like any others (a .jsonl brings back the texts it needs
+ * this way). */
+int refresh_pages(const struct source *src, const char *status, const long *offsets, size_t n,
+                  int64_t deadline, time_t now, struct install *in, char *err, size_t errlen);
 
 /* The order of a listing by created_at, as the API lists it. */
 enum view_order { ORDER_UNKNOWN = 0, ORDER_NEWEST = 1, ORDER_OLDEST = 2 };

@@ -29,6 +29,20 @@ struct neg {
     char id[];
 };
 
+/* Entries are made in slabs of SLAB_BYTES and freed only with the cache:
+ * no allocator overhead per job, and they do not sit between job texts in
+ * the heap, where a text evicted would leave a hole that cannot go back to
+ * the system. */
+#define SLAB_BYTES (1u << 20)
+_Static_assert(UINT16_MAX + sizeof(struct entry) + 64 < SLAB_BYTES / 2,
+               "the longest id's entry fits in a slab");
+
+struct slab {
+    struct slab *next;
+    size_t used;
+    _Alignas(max_align_t) unsigned char mem[];
+};
+
 struct cache {
     pthread_mutex_t mu;
     /* Everything below is guarded by mu, but the configuration (set once). */
@@ -47,9 +61,11 @@ struct cache {
     struct groups *groups;    /* the group views */
     struct flights *flights;  /* fetches under way, and recent failures */
     struct idmap negative;    /* id -> struct neg: 404s, remembered for ttl */
-    struct entry *lru_head, *lru_tail;
+    uint32_t lru_head, lru_tail; /* seqs (0: none) */
+    struct slab *slabs;          /* where entries live (never freed one by one) */
     size_t renders;
     uint64_t hits, misses, evictions;
+    size_t evicted_bytes;     /* since the last malloc_trim */
     char last_error[256];
     time_t last_error_at;
 };
@@ -128,11 +144,14 @@ void cache_free(struct cache *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->nentries; i++) {
+    for (size_t i = 0; i < c->nentries; i++)
         job_unref(c->byseq[i]->job);
-        free(c->byseq[i]);
-    }
     free(c->byseq);
+    while (c->slabs) {
+        struct slab *next = c->slabs->next;
+        free(c->slabs);
+        c->slabs = next;
+    }
     for (int v = 0; v < VIEW_COUNT; v++) {
         free(c->views[v].items);
         jsonl_unref(c->views[v].jsonl);
@@ -152,38 +171,40 @@ void cache_free(struct cache *c)
  * whatever cache_size says. It can change at any refresh, so whoever shows
  * a version of it (an open file, a .jsonl snapshot) must hold that very
  * text; and it is small (no extracted_data until completed). */
+static struct entry *entry_by_seq(struct cache *c, uint32_t seq);
+
 static bool lru_has(const struct cache *c, const struct entry *e)
 {
-    return e->prev || c->lru_head == e;
+    return e->lru_prev || c->lru_head == e->seq;
 }
 
 static void lru_unlink(struct cache *c, struct entry *e)
 {
-    if (e->prev)
-        e->prev->next = e->next;
+    if (e->lru_prev)
+        entry_by_seq(c, e->lru_prev)->lru_next = e->lru_next;
     else
-        c->lru_head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
+        c->lru_head = e->lru_next;
+    if (e->lru_next)
+        entry_by_seq(c, e->lru_next)->lru_prev = e->lru_prev;
     else
-        c->lru_tail = e->prev;
-    e->prev = e->next = NULL;
+        c->lru_tail = e->lru_prev;
+    e->lru_prev = e->lru_next = 0;
 }
 
 static void lru_push(struct cache *c, struct entry *e)
 {
-    e->prev = NULL;
-    e->next = c->lru_head;
+    e->lru_prev = 0;
+    e->lru_next = c->lru_head;
     if (c->lru_head)
-        c->lru_head->prev = e;
-    c->lru_head = e;
+        entry_by_seq(c, c->lru_head)->lru_prev = e->seq;
+    c->lru_head = e->seq;
     if (!c->lru_tail)
-        c->lru_tail = e;
+        c->lru_tail = e->seq;
 }
 
 static void lru_touch(struct cache *c, struct entry *e)
 {
-    if (e->job && lru_has(c, e) && c->lru_head != e) {
+    if (e->job && lru_has(c, e) && c->lru_head != e->seq) {
         lru_unlink(c, e);
         lru_push(c, e);
     }
@@ -206,9 +227,27 @@ static void drop_text(struct cache *c, struct entry *e)
 static void evict(struct cache *c)
 {
     while (c->bytes > c->cap_bytes && c->lru_tail) {
-        drop_text(c, c->lru_tail);
+        struct entry *e = entry_by_seq(c, c->lru_tail);
+        c->evicted_bytes += e->job->bytes;
+        drop_text(c, e);
         c->evictions++;
     }
+}
+
+/* Texts evicted leave holes between the ones kept: once TRIM_AFTER bytes
+ * went, the free pages among them go back to the system (lock not held;
+ * malloc_trim walks the heap). */
+#define TRIM_AFTER (4u << 20)
+
+static void trim_if_due(struct cache *c)
+{
+    pthread_mutex_lock(&c->mu);
+    bool due = c->evicted_bytes >= TRIM_AFTER;
+    if (due)
+        c->evicted_bytes = 0;
+    pthread_mutex_unlock(&c->mu);
+    if (due)
+        malloc_trim(0);
 }
 
 /* Evicts, but keeps e's text: it was fetched to be read now. A job larger
@@ -223,6 +262,22 @@ static void evict_but(struct cache *c, struct entry *e)
     lru_unlink(c, e);
     evict(c);
     lru_push(c, e);
+}
+
+static struct entry *entry_alloc(struct cache *c, size_t id_len)
+{
+    size_t need = (sizeof(struct entry) + id_len + 1 + _Alignof(struct entry) - 1) &
+                  ~(size_t)(_Alignof(struct entry) - 1);
+    struct slab *sl = c->slabs;
+    if (!sl || sl->used + need > SLAB_BYTES - sizeof(struct slab)) {
+        if (!(sl = calloc(1, SLAB_BYTES)))
+            return NULL;
+        sl->next = c->slabs;
+        c->slabs = sl;
+    }
+    struct entry *e = (struct entry *)(sl->mem + sl->used);
+    sl->used += need;
+    return e;
 }
 
 /* The index from ids to entries: 8 bytes a slot (a part of the id's hash
@@ -298,7 +353,7 @@ static struct entry *entry_get(struct cache *c, const char *id, size_t len, bool
         c->byseq = n;
         c->capentries = cap;
     }
-    struct entry *e = calloc(1, sizeof *e + len + 1);
+    struct entry *e = entry_alloc(c, len);
     if (!e)
         return NULL;
     memcpy(e->id, id, len);
@@ -954,11 +1009,17 @@ static struct jsonl *jsonl_build(struct cache *c, int v)
         l->version = e->meta.version;
         l->len = e->meta.line;
         l->pos = (uint32_t)i;
-        if (!e->meta.final && e->job)
-            l->job = job_ref(e->job); /* it can change: hold this version */
+        /* an unfinished job can change: the snapshot holds this version */
+        if (!e->meta.final && e->job && jsonl_hold(s, k - 1, e->job)) {
+            jsonl_unref(s);
+            return NULL;
+        }
     }
     s->n = k;
-    jsonl_layout(s);
+    if (jsonl_layout(s)) {
+        jsonl_unref(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -1012,8 +1073,9 @@ static size_t want_take(struct cache *c, struct jsonl_want *w)
         struct entry *e = entry_by_seq(c, l->seq);
         if (w->texts[i])
             continue;
-        if (l->job) {
-            w->texts[i] = job_ref(l->job);
+        struct job *held = jsonl_held(w->s, w->first + i);
+        if (held) {
+            w->texts[i] = job_ref(held);
         } else if (line_text(l, e)) {
             lru_touch(c, e);
             w->texts[i] = job_ref(e->job);
@@ -1041,6 +1103,23 @@ static int cmp_long(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Fetches the pages this read leads (lock held; dropped meanwhile) and
+ * lands their flights. */
+static int fetch_led(struct cache *c, struct jsonl_want *w, const char *status, const long *offsets,
+                     struct flight **led, size_t n, int64_t deadline, char *err, size_t errlen)
+{
+    int64_t start = fetch_start(c, c->clock());
+    pthread_mutex_unlock(&c->mu);
+    struct cache_install ci = {.in = {.jobs = install_jobs}, .c = c, .start = start,
+                               .keep = keep_wanted, .arg = w};
+    int rc = refresh_pages(&c->src, status, offsets, n, deadline, time(NULL), &ci.in, err, errlen);
+    pthread_mutex_lock(&c->mu);
+    int64_t end = c->clock();
+    for (size_t i = 0; i < n; i++)
+        flight_land(c->flights, led[i], rc, end, pause_after(c, rc, end));
+    return rc;
+}
+
 /* Brings back the missing texts of a read by their list pages (lock held;
  * dropped while fetching), then, for any still missing (it moved far since
  * the snapshot), by a detail request. */
@@ -1066,39 +1145,44 @@ static int want_fetch(struct cache *c, struct jsonl_want *w, int64_t deadline)
             offsets[u++] = offsets[i];
     const char *status = s->base == VIEW_ALL ? NULL : view_name(s->base);
     char err[256] = "";
-    int rc = 0;
-    for (size_t i = 0; i < u && rc == 0; i++) {
-        /* another read may have brought this page in meanwhile */
-        want_take(c, w);
-        bool needed = false;
-        for (size_t k = 0; k < w->n && !needed; k++)
-            needed = !w->texts[k] &&
-                     ((long)s->lines[w->first + k].pos + shift) / ps * ps == offsets[i];
-        if (!needed)
-            continue;
-        /* one fetch per page, whoever wants it: reads run in parallel (the
-         * kernel's readahead) and want the same pages */
-        uint8_t key[2 + sizeof(long)] = {'p', (uint8_t)s->base};
-        memcpy(key + 2, &offsets[i], sizeof(long));
-        struct flight *f;
-        int64_t now = fetch_start(c, c->clock());
-        int fr = flight_take(c->flights, key, sizeof key, now, c->expired_ms, wait_left(deadline),
-                             &f);
-        if (fr != FLIGHT_LEAD) {
-            want_take(c, w); /* it came in just now: still at hand */
-            continue;
+    struct flight **led = malloc((u ? u : 1) * sizeof *led);
+    long *mine = malloc((u ? u : 1) * sizeof *mine);
+    int rc = led && mine ? 0 : -ENOMEM;
+    /* Two passes. First, every page no one else is fetching is led by this
+     * read and all of them are fetched at once, in parallel. Then the pages
+     * another read was fetching are waited for, one at a time (one fetch per
+     * page, whoever wants it: reads run in parallel, the kernel's readahead,
+     * and want the same pages). A lead is never held while waiting on
+     * another's: two reads could wait on each other. */
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        size_t nled = 0;
+        want_take(c, w); /* another read may have brought some in meanwhile */
+        for (size_t i = 0; i < u && rc == 0; i++) {
+            bool needed = false;
+            for (size_t k = 0; k < w->n && !needed; k++)
+                needed = !w->texts[k] &&
+                         ((long)s->lines[w->first + k].pos + shift) / ps * ps == offsets[i];
+            if (!needed)
+                continue;
+            uint8_t key[2 + sizeof(long)] = {'p', (uint8_t)s->base};
+            memcpy(key + 2, &offsets[i], sizeof(long));
+            int64_t now = fetch_start(c, c->clock());
+            int fr = flight_take(c->flights, key, sizeof key, now, c->expired_ms,
+                                 pass == 0 ? 0 : wait_left(deadline), &led[nled]);
+            if (fr == FLIGHT_LEAD)
+                mine[nled++] = offsets[i];
+            else if (pass == 1)
+                want_take(c, w); /* it came in just now: still at hand */
+            if (pass == 1 && nled) {
+                rc = fetch_led(c, w, status, mine, led, nled, deadline, err, sizeof err);
+                nled = 0;
+            }
         }
-        pthread_mutex_unlock(&c->mu);
-        struct cache_install ci = {.in = {.jobs = install_jobs}, .c = c, .start = now,
-                                   .keep = keep_wanted, .arg = w};
-        struct listing ls;
-        rc = refresh_page(&c->src, status, offsets[i], deadline, time(NULL), &ci.in, &ls, err,
-                          sizeof err);
-        listing_free(&ls);
-        pthread_mutex_lock(&c->mu);
-        int64_t end = c->clock();
-        flight_land(c->flights, f, rc, end, pause_after(c, rc, end));
+        if (nled)
+            rc = fetch_led(c, w, status, mine, led, nled, deadline, err, sizeof err);
     }
+    free(led);
+    free(mine);
     free(offsets);
     if (rc) {
         note_error(c, "jsonl", err[0] ? err : strerror(-rc));
@@ -1123,9 +1207,10 @@ int cache_jsonl_read(struct cache *c, const struct jsonl *s, uint64_t off, size_
     if (off >= s->size || size == 0)
         return 0;
     struct jsonl_want w = {.s = s, .first = jsonl_line_at(s, off)};
+    uint64_t first_off = jsonl_line_off(s, w.first), at = first_off;
     size_t end = w.first;
-    while (end < s->n && s->lines[end].off < off + size)
-        end++;
+    while (end < s->n && at < off + size)
+        at += s->lines[end++].len;
     w.n = end - w.first;
     w.texts = calloc(w.n ? w.n : 1, sizeof *w.texts);
     if (!w.texts)
@@ -1135,6 +1220,8 @@ int cache_jsonl_read(struct cache *c, const struct jsonl *s, uint64_t off, size_
     if (want_take(c, &w))
         rc = want_fetch(c, &w, deadline_real(c));
     pthread_mutex_unlock(&c->mu);
+    trim_if_due(c);
+    at = first_off;
     for (size_t i = 0; rc == 0 && i < w.n; i++) {
         const struct jsonl_line *l = &s->lines[w.first + i];
         const struct job *j = w.texts[i];
@@ -1143,12 +1230,13 @@ int cache_jsonl_read(struct cache *c, const struct jsonl *s, uint64_t off, size_
             break;
         }
         /* the part of this line inside [off, off + size) */
-        uint64_t from = off > l->off ? off - l->off : 0;
-        uint64_t to = off + size < l->off + l->len ? off + size - l->off : l->len;
+        uint64_t from = off > at ? off - at : 0;
+        uint64_t to = off + size < at + l->len ? off + size - at : l->len;
         if (from < j->text_len)
             buf_put(out, j->text + from, (to < j->text_len ? to : j->text_len) - from);
         if (to == l->len)
             buf_putc(out, '\n');
+        at += l->len;
     }
     for (size_t i = 0; i < w.n; i++)
         job_unref(w.texts[i]);

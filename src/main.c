@@ -132,6 +132,10 @@ int main(int argc, char *argv[])
     /* many FUSE workers, little allocation each: per-thread malloc arenas
      * would mostly hold fragments */
     mallopt(M_ARENA_MAX, 2);
+    /* response bodies (a list page is ~100 KiB) always come from mmap and go
+     * back on free; with glibc's sliding threshold they would soon come from
+     * the heap, between job texts, and pin its pages */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "scrapefs: cannot initialise libcurl\n");
         return 1;

@@ -382,20 +382,25 @@ static int fetch_one(const struct source *src, const char *status, long offset, 
     return rc;
 }
 
-int refresh_page(const struct source *src, const char *status, long offset, int64_t deadline,
-                 time_t now, struct install *in, struct listing *out, char *err, size_t errlen)
+int refresh_pages(const struct source *src, const char *status, const long *offsets, size_t n,
+                  int64_t deadline, time_t now, struct install *in, char *err, size_t errlen)
 {
-    struct collect c;
-    int requests = 0;
-    memset(out, 0, sizeof *out);
-    int rc = fetch_one(src, status, offset, deadline, now, in, &c, &requests, err, errlen);
-    if (rc == 0) {
-        out->items = c.pages[0];
-        out->n = c.counts[0];
-        out->total = c.total;
-        c.pages[0] = NULL;
+    struct collect c = {.sink = {.page = collect_page}, .in = in, .total = -1,
+                        .page_size = src->page_size, .offsets = offsets, .npages = n};
+    c.pages = calloc(n ? n : 1, sizeof *c.pages);
+    c.counts = calloc(n ? n : 1, sizeof *c.counts);
+    int rc = 0;
+    if (!c.pages || !c.counts) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
     }
-    out->requests = requests;
+    if (rc == 0 && n)
+        rc = src->ops->pages(src->ctx, status, offsets, n, deadline, now, &c.sink, err, errlen);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!c.pages[i]) {
+            snprintf(err, errlen, "list page at offset %ld never came", offsets[i]);
+            rc = -EIO;
+        }
     collect_free(&c);
     return rc;
 }
