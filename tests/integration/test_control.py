@@ -23,8 +23,6 @@ LISTINGS = ("all",) + STATUSES
 PLANTED_KEY = "sk-PLANTED-7d3f0b9e51c2-do-not-show"
 
 
-
-
 def _refresh(m):
     """What the README says to type: `kill -HUP "$(jq .pid MNT/.scrapefs/stats)"`,
     through a real shell; then wait until stats says the refresh was done

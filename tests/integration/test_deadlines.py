@@ -22,8 +22,6 @@ TIMEOUT = 3
 BOUND = TIMEOUT + 2
 
 
-
-
 def _in_threads(n, fn, *args):
     """Runs fn(*args) in n threads at once; returns their timed_call results."""
     out = [None] * n
@@ -39,8 +37,6 @@ def _in_threads(n, fn, *args):
     for t in ts:
         t.join(120)
     return out
-
-
 
 
 def test_waiters_share_a_failed_listing(sim, mount):

@@ -22,10 +22,6 @@ from helpers import STATUSES, daemon_stats, encode_id, read_bytes, sighup
 PAGE = 100
 
 
-
-
-
-
 def _elements(array_text):
     """The raw texts of the elements of a JSON array's text (bytes)."""
     out, depth, start, i, n = [], 0, None, 0, len(array_text)

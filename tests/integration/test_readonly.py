@@ -22,10 +22,6 @@ def _findmnt(path):
     return fs[0]
 
 
-
-
-
-
 def test_findmnt_df_and_mount_show_ro_and_the_url(sim, mount):
     s = sim(jobs=5)
     m = mount(s)

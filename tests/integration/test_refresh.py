@@ -22,10 +22,6 @@ ROUNDS = 150
 PAGE = 7
 
 
-
-
-
-
 def _listing(path):
     """The names of a directory in readdir order (the API's order)."""
     names = [n for n in os.listdir(os.fsencode(path)) if n not in VIEWS]

@@ -148,8 +148,6 @@ def test_modes_and_owner(tree):
         assert (st.st_uid, st.st_gid) == (uid, gid), f
 
 
-
-
 def _write_failsassert_erofs(path, flags):
     """The mount is read-only at the kernel: opening for writing fails at
     the open, for root too (no fd that would fail only at the write)."""
