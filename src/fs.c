@@ -209,10 +209,14 @@ static int file_content(struct fs_ctx *f, const struct node *n, uint64_t ino, st
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     (void)userdata;
-    /* ls -l should get names and attributes in one go, always */
+    /* names and attributes in one go where they are wanted: the kernel
+     * starts each listing with readdirplus and goes on with it once the
+     * names are looked at (ls -l, find -type), plain readdir otherwise
+     * (plain ls of a million jobs then makes no million inodes) */
     if (conn->capable & FUSE_CAP_READDIRPLUS)
         conn->want |= FUSE_CAP_READDIRPLUS;
-    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+    if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+        conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
     /* No OPEN or OPENDIR upcalls: the kernel then keeps pages and listings
      * cached (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR), which is right because a
      * file inode's content never changes and a listing directory's mtime
