@@ -71,9 +71,7 @@ static void merge_free(struct merge *m)
 struct collect {
     struct page_sink sink; /* first: the sink is the collector */
     struct install *in;
-    long first;            /* offset of page 0 of this fetch */
-    int page_size;
-    const long *offsets;   /* when the pages are not one page_size apart */
+    const long *offsets;   /* page i is the one at offsets[i] (ascending) */
     struct member **pages;
     size_t *counts;
     size_t npages;
@@ -84,6 +82,14 @@ struct collect {
                               order as soon as all before them came */
     size_t merged;         /* pages [0, merged) went into `into` */
 };
+
+static int collect_page(struct page_sink *s, long offset, struct job **jobs, size_t n,
+                        size_t bad, long total);
+
+static struct collect collect_new(struct install *in, struct merge *into)
+{
+    return (struct collect){.sink = {.page = collect_page}, .in = in, .total = -1, .into = into};
+}
 
 static int merge_ready(struct collect *c)
 {
@@ -100,14 +106,25 @@ static int merge_ready(struct collect *c)
     return 0;
 }
 
+/* The index of the page asked for at offset; npages when none was. */
+static size_t page_index(const struct collect *c, long offset)
+{
+    size_t lo = 0, hi = c->npages;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->offsets[mid] < offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < c->npages && c->offsets[lo] == offset ? lo : c->npages;
+}
+
 static int collect_page(struct page_sink *s, long offset, struct job **jobs, size_t n,
                         size_t bad, long total)
 {
     struct collect *c = (struct collect *)s;
-    size_t idx = (size_t)((offset - c->first) / c->page_size);
-    if (c->offsets)
-        for (idx = 0; idx < c->npages && c->offsets[idx] != offset; idx++)
-            ;
+    size_t idx = page_index(c, offset);
     struct member *m = malloc((n ? n : 1) * sizeof *m);
     size_t kept = 0;
     int rc = m ? c->in->jobs(c->in, jobs, n, m, &kept) : -ENOMEM;
@@ -135,33 +152,47 @@ static int collect_page(struct page_sink *s, long offset, struct job **jobs, siz
     return c->into ? merge_ready(c) : 0;
 }
 
-/* Fetches pages [first, last) into c. */
-static int fetch_pages(const struct source *src, const char *status, long first, long last,
-                       int64_t deadline, time_t now, struct collect *c, int *requests, char *err,
-                       size_t errlen)
+/* Fetches the pages at offsets[0..n) (ascending) into c (collect_new), in
+ * parallel. */
+static int collect_fetch(const struct source *src, const char *status, const long *offsets,
+                         size_t n, int64_t deadline, time_t now, struct collect *c, int *requests,
+                         char *err, size_t errlen)
 {
-    if (last <= first)
-        return 0;
-    size_t n = (size_t)(last - first);
-    long *offsets = malloc(n * sizeof *offsets);
-    c->pages = calloc(n, sizeof *c->pages);
-    c->counts = calloc(n, sizeof *c->counts);
+    c->offsets = offsets;
     c->npages = n;
-    c->first = first * src->page_size;
-    if (!offsets || !c->pages || !c->counts) {
-        free(offsets);
+    c->pages = calloc(n ? n : 1, sizeof *c->pages);
+    c->counts = calloc(n ? n : 1, sizeof *c->counts);
+    if (!c->pages || !c->counts) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    for (size_t i = 0; i < n; i++)
-        offsets[i] = (first + (long)i) * src->page_size;
-    int rc = src->ops->pages(src->ctx, status, offsets, n, deadline, now, &c->sink, err, errlen);
+    int rc = n ? src->ops->pages(src->ctx, status, offsets, n, deadline, now, &c->sink, err,
+                                 errlen)
+               : 0;
     *requests += (int)n;
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (i >= c->merged && !c->pages[i]) {
             snprintf(err, errlen, "list page at offset %ld never came", offsets[i]);
             rc = -EIO;
         }
+    c->offsets = NULL; /* the caller's, and only needed while pages come */
+    return rc;
+}
+
+/* Fetches the pages [first, last) (in page numbers) into c. */
+static int fetch_pages(const struct source *src, const char *status, long first, long last,
+                       int64_t deadline, time_t now, struct collect *c, int *requests, char *err,
+                       size_t errlen)
+{
+    size_t n = last > first ? (size_t)(last - first) : 0;
+    long *offsets = malloc((n ? n : 1) * sizeof *offsets);
+    if (!offsets) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        offsets[i] = (first + (long)i) * src->page_size;
+    int rc = collect_fetch(src, status, offsets, n, deadline, now, c, requests, err, errlen);
     free(offsets);
     return rc;
 }
@@ -175,18 +206,6 @@ static void collect_free(struct collect *c)
     c->pages = NULL;
     c->counts = NULL;
     c->npages = 0;
-}
-
-/* Appends a round's pages to the merge, in page order. */
-static int merge_round(struct merge *m, struct collect *c)
-{
-    for (size_t p = 0; p < c->npages; p++)
-        for (size_t i = 0; i < c->counts[p]; i++) {
-            int rc = merge_add(m, &c->pages[p][i]);
-            if (rc)
-                return rc;
-        }
-    return 0;
 }
 
 /* -1 when the members are in descending created_at order (newest first),
@@ -224,23 +243,23 @@ static void place_leftovers(struct member *it, size_t n, size_t main)
     }
 }
 
-/* A later round's order is the API's order of now: the merge is rebuilt
- * from it, keeping what only earlier rounds saw. *added gets how many
- * entries the round found that were not seen before. */
-static int merge_again(struct merge *m, struct collect *c, size_t *added)
+/* A later round's order (fresh) is the API's order of now: the merge is
+ * rebuilt from it, keeping what only earlier rounds saw. *added gets how
+ * many entries the round found that were not seen before. */
+static int merge_again(struct merge *m, struct merge *fresh, size_t *added)
 {
-    struct merge fresh = {0};
-    int rc = merge_round(&fresh, c);
-    size_t main = fresh.n;
+    size_t main = fresh->n;
+    int rc = 0;
     *added = 0;
-    for (size_t i = 0; rc == 0 && i < fresh.n; i++)
-        *added += !merge_has(m, fresh.items[i].e);
+    for (size_t i = 0; i < fresh->n; i++)
+        *added += !merge_has(m, fresh->items[i].e);
     for (size_t i = 0; rc == 0 && i < m->n; i++)
-        rc = merge_add(&fresh, &m->items[i]);
+        rc = merge_add(fresh, &m->items[i]);
     if (rc == 0)
-        place_leftovers(fresh.items, fresh.n, main);
+        place_leftovers(fresh->items, fresh->n, main);
     merge_free(m);
-    *m = fresh;
+    *m = *fresh;
+    memset(fresh, 0, sizeof *fresh);
     return rc;
 }
 
@@ -254,26 +273,22 @@ int refresh_full(const struct source *src, const char *status, int64_t deadline,
     size_t bad;
     bool changed;
     memset(out, 0, sizeof *out);
-#define NEW_COLLECT(t) (struct collect){.sink = {.page = collect_page}, .in = in, .total = (t), \
-                                        .page_size = src->page_size}
 
-    /* the first page tells how many there are; the others come in parallel */
-    c = NEW_COLLECT(-1);
+    /* the first page tells how many there are; the others come in
+     * parallel, into the merge as they come, so a listing of a million jobs
+     * is not held twice (pages, then merge) */
+    c = collect_new(in, &m);
     rc = fetch_pages(src, status, 0, 1, deadline, now, &c, &requests, err, errlen);
-    if (rc == 0)
-        rc = merge_round(&m, &c);
     total = c.total;
     bad = c.bad;
     collect_free(&c);
-    /* the rest go into the merge as they come, so a listing of a million
-     * jobs is not held twice (pages, then merge) */
-    c = NEW_COLLECT(total);
-    c.into = &m;
+    c = collect_new(in, &m);
     if (rc == 0)
         rc = fetch_pages(src, status, 1, (total + src->page_size - 1) / src->page_size, deadline,
                          now, &c, &requests, err, errlen);
-    changed = c.total_changed;
-    total = c.total;
+    changed = c.total_changed || (c.total >= 0 && c.total != total);
+    if (c.total > total)
+        total = c.total;
     bad += c.bad;
     collect_free(&c);
 
@@ -284,11 +299,13 @@ int refresh_full(const struct source *src, const char *status, int64_t deadline,
             break;
         log_info("%s listing drifted while paging (total %ld, %zu distinct): reading again",
                  status ? status : "all", total, distinct);
-        c = NEW_COLLECT(-1);
+        struct merge fresh = {0};
+        c = collect_new(in, &fresh);
         rc = fetch_pages(src, status, 0, (total + src->page_size - 1) / src->page_size, deadline,
                          now, &c, &requests, err, errlen);
         if (rc == 0)
-            rc = merge_again(&m, &c, &added);
+            rc = merge_again(&m, &fresh, &added);
+        merge_free(&fresh);
         changed = c.total_changed;
         if (c.total >= 0)
             total = c.total;
@@ -297,7 +314,6 @@ int refresh_full(const struct source *src, const char *status, int64_t deadline,
         if (rc == 0 && added == 0 && !changed)
             break;
     }
-#undef NEW_COLLECT
     free(m.seen);
     if (rc) {
         free(m.items);
@@ -322,20 +338,13 @@ void listing_free(struct listing *ls)
 
 int refresh_order(const struct member *items, size_t n)
 {
-    bool desc = true, asc = true, differ = false;
-    for (size_t i = 0; i < n; i++) {
-        if (!items[i].created_ok)
-            return ORDER_UNKNOWN;
-        if (i > 0) {
-            int64_t a = items[i - 1].created_us, b = items[i].created_us;
-            desc = desc && a >= b;
-            asc = asc && a <= b;
-            differ = differ || a != b;
-        }
-    }
-    if (!differ)
-        return ORDER_UNKNOWN; /* fewer than two distinct times: no way to tell */
-    return desc ? ORDER_NEWEST : asc ? ORDER_OLDEST : ORDER_UNKNOWN;
+    bool differ = false;
+    for (size_t i = 1; i < n; i++)
+        differ = differ || items[i - 1].created_us != items[i].created_us;
+    if (!differ) /* fewer than two distinct times (or none): no way to tell */
+        return ORDER_UNKNOWN;
+    int dir = order_of(items, n);
+    return dir < 0 ? ORDER_NEWEST : dir > 0 ? ORDER_OLDEST : ORDER_UNKNOWN;
 }
 
 /* Where m's entry is in prev, which is in created_at order: a binary search
@@ -360,47 +369,12 @@ static ssize_t find_prev(const struct delta *d, const struct member *m)
     return -1;
 }
 
-/* One page at any offset, as members. */
-static int fetch_one(const struct source *src, const char *status, long offset, int64_t deadline,
-                     time_t now, struct install *in, struct collect *c, int *requests, char *err,
-                     size_t errlen)
-{
-    *c = (struct collect){.sink = {.page = collect_page}, .in = in, .total = -1,
-                          .page_size = src->page_size, .first = offset, .npages = 1};
-    c->pages = calloc(1, sizeof *c->pages);
-    c->counts = calloc(1, sizeof *c->counts);
-    if (!c->pages || !c->counts) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    int rc = src->ops->pages(src->ctx, status, &offset, 1, deadline, now, &c->sink, err, errlen);
-    (*requests)++;
-    if (rc == 0 && !c->pages[0]) {
-        snprintf(err, errlen, "list page at offset %ld never came", offset);
-        rc = -EIO;
-    }
-    return rc;
-}
-
 int refresh_pages(const struct source *src, const char *status, const long *offsets, size_t n,
                   int64_t deadline, time_t now, struct install *in, char *err, size_t errlen)
 {
-    struct collect c = {.sink = {.page = collect_page}, .in = in, .total = -1,
-                        .page_size = src->page_size, .offsets = offsets, .npages = n};
-    c.pages = calloc(n ? n : 1, sizeof *c.pages);
-    c.counts = calloc(n ? n : 1, sizeof *c.counts);
-    int rc = 0;
-    if (!c.pages || !c.counts) {
-        snprintf(err, errlen, "out of memory");
-        rc = -ENOMEM;
-    }
-    if (rc == 0 && n)
-        rc = src->ops->pages(src->ctx, status, offsets, n, deadline, now, &c.sink, err, errlen);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (!c.pages[i]) {
-            snprintf(err, errlen, "list page at offset %ld never came", offsets[i]);
-            rc = -EIO;
-        }
+    struct collect c = collect_new(in, NULL);
+    int requests = 0;
+    int rc = collect_fetch(src, status, offsets, n, deadline, now, &c, &requests, err, errlen);
     collect_free(&c);
     return rc;
 }
@@ -448,6 +422,33 @@ static bool same_total(struct checked *ck, long total, char *why, size_t whylen)
     return true;
 }
 
+/* One page of a cheap refresh, at offset: its total must be the one every
+ * page read so far had. On failure, c holds nothing. */
+static int delta_page(const struct source *src, const char *status, long offset,
+                      int64_t deadline, time_t now, struct install *in, struct checked *ck,
+                      struct collect *c, int *requests, char *why, size_t whylen)
+{
+    *c = collect_new(in, NULL);
+    int rc = collect_fetch(src, status, &offset, 1, deadline, now, c, requests, why, whylen);
+    if (rc == 0 && !same_total(ck, c->total, why, whylen))
+        rc = -EAGAIN;
+    if (rc)
+        collect_free(c);
+    return rc;
+}
+
+/* After a page of new jobs only: reading on is worth it while it costs
+ * less than half of reading the whole view. */
+static bool read_on(const struct source *src, const struct checked *ck, int requests, char *why,
+                    size_t whylen)
+{
+    long full_pages = (ck->total + src->page_size - 1) / src->page_size;
+    if (requests < full_pages / 2 + 1)
+        return true;
+    snprintf(why, whylen, "more than half the view is new");
+    return false;
+}
+
 /* Newest first: pages from offset 0 until the newest known job. */
 static int delta_newest(const struct source *src, const char *status, const struct delta *d,
                         int64_t deadline, time_t now, struct install *in, struct checked *ck,
@@ -455,15 +456,12 @@ static int delta_newest(const struct source *src, const char *status, const stru
 {
     bool met = false;
     size_t next = 0; /* the index in prev the next known job must have */
-    long full_pages = -1;
     for (long offset = 0;; offset += src->page_size) {
         struct collect c;
-        int rc = fetch_one(src, status, offset, deadline, now, in, &c, requests, why, whylen);
-        if (rc) {
-            collect_free(&c);
+        int rc = delta_page(src, status, offset, deadline, now, in, ck, &c, requests, why, whylen);
+        if (rc)
             return rc;
-        }
-        bool ok = same_total(ck, c.total, why, whylen);
+        bool ok = true;
         for (size_t i = 0; ok && i < c.counts[0]; i++) {
             const struct member *m = &c.pages[0][i];
             ssize_t at = find_prev(d, m);
@@ -491,15 +489,11 @@ static int delta_newest(const struct source *src, const char *status, const stru
             return rc;
         if (!ok)
             return -EAGAIN;
-        if (full_pages < 0)
-            full_pages = (ck->total + src->page_size - 1) / src->page_size;
         if (met || d->nprev == 0 || offset + src->page_size >= ck->total || got == 0)
             break;
-        /* a whole page of new jobs: read on, unless reading it all is cheaper */
-        if (*requests >= full_pages / 2 + 1) {
-            snprintf(why, whylen, "more than half the view is new");
+        /* a whole page of new jobs */
+        if (!read_on(src, ck, *requests, why, whylen))
             return -EAGAIN;
-        }
     }
     if (!met && d->nprev > 0) {
         snprintf(why, whylen, "the newest known job is gone");
@@ -518,16 +512,12 @@ static int delta_oldest(const struct source *src, const char *status, const stru
 {
     long offset = d->nprev > 0 ? (long)d->nprev - 1 : 0;
     ssize_t first = -1, last = -1; /* the first and last known jobs met */
-    long full_pages = -1;
     for (;;) {
         struct collect c;
-        int rc = fetch_one(src, status, offset, deadline, now, in, &c, requests, why, whylen);
-        if (rc) {
-            collect_free(&c);
+        int rc = delta_page(src, status, offset, deadline, now, in, ck, &c, requests, why, whylen);
+        if (rc)
             return rc;
-        }
-        bool ok = same_total(ck, c.total, why, whylen);
-        bool met_all;
+        bool ok = true, met_all;
         for (size_t i = 0; ok && i < c.counts[0]; i++) {
             const struct member *m = &c.pages[0][i];
             ssize_t at = find_prev(d, m);
@@ -556,15 +546,11 @@ static int delta_oldest(const struct source *src, const char *status, const stru
             return rc;
         if (!ok)
             return -EAGAIN;
-        if (full_pages < 0)
-            full_pages = (ck->total + src->page_size - 1) / src->page_size;
         offset += (long)got;
         if (got == 0 || offset >= ck->total)
             break;
-        if (*requests >= full_pages / 2 + 1) {
-            snprintf(why, whylen, "more than half the view is new");
+        if (!read_on(src, ck, *requests, why, whylen))
             return -EAGAIN;
-        }
     }
     if (d->nprev > 0 && last != (ssize_t)d->nprev - 1) {
         snprintf(why, whylen, "the newest known job is gone");
@@ -645,31 +631,19 @@ static int recheck_windows(const struct source *src, const char *status, const s
                            size_t whylen)
 {
     long *offsets = malloc(p->nwin * sizeof *offsets);
-    struct collect c = {.sink = {.page = collect_page}, .in = in, .total = -1,
-                        .page_size = src->page_size, .offsets = offsets, .npages = p->nwin};
-    c.pages = calloc(p->nwin, sizeof *c.pages);
-    c.counts = calloc(p->nwin, sizeof *c.counts);
-    int rc = 0;
-    if (!offsets || !c.pages || !c.counts) {
+    struct collect c = collect_new(in, NULL);
+    if (!offsets) {
         snprintf(why, whylen, "out of memory");
-        rc = -ENOMEM;
+        return -ENOMEM;
     }
-    for (size_t w = 0; rc == 0 && w < p->nwin; w++)
+    for (size_t w = 0; w < p->nwin; w++)
         offsets[w] = base + (long)p->win[w];
-    if (rc == 0) {
-        rc = src->ops->pages(src->ctx, status, offsets, p->nwin, deadline, now, &c.sink, why,
-                             whylen);
-        *requests += (int)p->nwin;
-    }
+    int rc = collect_fetch(src, status, offsets, p->nwin, deadline, now, &c, requests, why,
+                           whylen);
     for (size_t w = 0; rc == 0 && w < p->nwin; w++) {
         size_t at = p->win[w], want = d->nprev - at;
         if (want > (size_t)src->page_size)
             want = (size_t)src->page_size;
-        if (!c.pages[w]) {
-            snprintf(why, whylen, "list page at offset %ld never came", offsets[w]);
-            rc = -EIO;
-            break;
-        }
         bool same = c.counts[w] >= want;
         for (size_t k = 0; same && k < want; k++)
             same = c.pages[w][k].e == d->prev[at + k].e;
@@ -685,6 +659,16 @@ static int recheck_windows(const struct source *src, const char *status, const s
     return rc;
 }
 
+/* The part of prev no page re-read covered, when `covered` known jobs at the
+ * newest end were: [from, to). */
+static void uncovered(const struct delta *d, size_t covered, size_t *from, size_t *to)
+{
+    if (covered > d->nprev)
+        covered = d->nprev;
+    *from = d->order == ORDER_NEWEST ? covered : 0;
+    *to = d->order == ORDER_NEWEST ? d->nprev : d->nprev - covered;
+}
+
 int refresh_delta(const struct source *src, const char *status, const struct delta *d,
                   int64_t deadline, time_t now, struct install *in, struct listing *out,
                   char *why, size_t whylen)
@@ -694,12 +678,11 @@ int refresh_delta(const struct source *src, const char *status, const struct del
     int requests = 0, rc;
     memset(out, 0, sizeof *out);
     why[0] = '\0';
-    size_t ps = (size_t)src->page_size;
+    size_t ps = (size_t)src->page_size, from, to;
     if (d->check_unfinished) {
         /* the unfinished jobs beyond the newest page cost a request or a
          * page each: when that alone is as dear as a full read, do not start */
-        size_t from = d->order == ORDER_NEWEST ? ps : 0;
-        size_t to = d->order == ORDER_NEWEST ? d->nprev : d->nprev > ps ? d->nprev - ps : 0;
+        uncovered(d, ps, &from, &to);
         size_t cost = plan_rechecks(d, from, to, ps, NULL);
         size_t full_pages = (d->nprev + d->prev_bad + ps - 1) / ps;
         if (cost && cost + 1 >= full_pages) {
@@ -745,21 +728,18 @@ int refresh_delta(const struct source *src, const char *status, const struct del
      * view costs less */
     struct plan p = {0};
     if (rc == 0 && d->check_unfinished) {
-        size_t from = d->order == ORDER_NEWEST ? covered : 0;
-        size_t to = d->order == ORDER_NEWEST ? d->nprev : d->nprev - covered;
-        size_t u = 0, cost = plan_rechecks(d, from, to, ps, NULL);
-        long full_pages = (ck.total + src->page_size - 1) / src->page_size;
+        uncovered(d, covered, &from, &to);
+        size_t u = 0;
         for (size_t i = from; i < to; i++)
             u += unfinished(d->prev[i].status);
+        if (u && (!(p.win = malloc(u * sizeof *p.win)) || !(p.ids = malloc(u * sizeof *p.ids))))
+            rc = -ENOMEM;
+        size_t cost = rc == 0 && u ? plan_rechecks(d, from, to, ps, &p) : 0;
+        long full_pages = (ck.total + src->page_size - 1) / src->page_size;
         if (cost && (long)cost + requests >= full_pages) {
             snprintf(why, whylen, "%zu requests for the unfinished jobs: reading in full is "
                      "cheaper", cost);
             rc = -EAGAIN;
-        } else if (cost && (!(p.win = malloc(u * sizeof *p.win)) ||
-                            !(p.ids = malloc(u * sizeof *p.ids)))) {
-            rc = -ENOMEM;
-        } else if (cost) {
-            plan_rechecks(d, from, to, ps, &p);
         }
     }
     if (rc == 0 && p.nwin)
