@@ -235,19 +235,17 @@ static void evict(struct cache *c)
 }
 
 /* Texts evicted leave holes between the ones kept: once TRIM_AFTER bytes
- * went, the free pages among them go back to the system (lock not held;
- * malloc_trim walks the heap). */
+ * went, the free pages among them go back to the system. malloc_trim walks
+ * the heap, so it is done without the lock, when a fetch has dropped it
+ * anyway to wait on the network: trim_due (lock held) says whether to. */
 #define TRIM_AFTER (4u << 20)
 
-static void trim_if_due(struct cache *c)
+static bool trim_due(struct cache *c)
 {
-    pthread_mutex_lock(&c->mu);
     bool due = c->evicted_bytes >= TRIM_AFTER;
     if (due)
         c->evicted_bytes = 0;
-    pthread_mutex_unlock(&c->mu);
-    if (due)
-        malloc_trim(0);
+    return due;
 }
 
 /* Evicts, but keeps e's text: it was fetched to be read now. A job larger
@@ -312,7 +310,8 @@ static struct id_slot *byid_find(struct cache *c, const char *id, size_t len, ui
     }
 }
 
-/* Room for one more (load at most 3/4). */
+/* Room for one more (load at most 3/4). Returns 1 when the table grew
+ * (slots moved), 0 when it did not, or -ENOMEM. */
 static int byid_reserve(struct cache *c)
 {
     if ((c->nentries + 1) * 4 <= c->byid_cap * 3)
@@ -332,7 +331,7 @@ static int byid_reserve(struct cache *c)
             n[j] = old[i];
         }
     free(old);
-    return 0;
+    return 1;
 }
 
 static struct entry *entry_get(struct cache *c, const char *id, size_t len, bool create)
@@ -343,7 +342,8 @@ static struct entry *entry_get(struct cache *c, const char *id, size_t len, bool
         return c->byseq[s->seq - 1];
     if (!create)
         return NULL;
-    if (len > UINT16_MAX || c->nentries >= UINT32_MAX - 1 || byid_reserve(c))
+    int grew = len > UINT16_MAX || c->nentries >= UINT32_MAX - 1 ? -ENOMEM : byid_reserve(c);
+    if (grew < 0)
         return NULL;
     if (c->nentries == c->capentries) {
         size_t cap = c->capentries ? c->capentries * 2 : 1024;
@@ -360,11 +360,11 @@ static struct entry *entry_get(struct cache *c, const char *id, size_t len, bool
     e->id_len = (uint16_t)len;
     c->byseq[c->nentries++] = e;
     e->seq = (uint32_t)c->nentries; /* 1-based: 0 never names an entry */
-    s = byid_find(c, id, len, h); /* the table may have grown */
+    if (grew)
+        s = byid_find(c, id, len, h);
     *s = (struct id_slot){.hash = h, .seq = e->seq};
     return e;
 }
-
 
 /* A member's content changed: the views it is in have a new version. */
 static void touch_views(struct cache *c, const struct entry *e)
@@ -702,6 +702,7 @@ static int refresh_view(struct cache *c, int v, int64_t deadline)
     if (rc)
         view_failed(c, v, rc, err[0] ? err : strerror(-rc));
     flight_land(c->flights, f, rc, end, pause_after(c, rc, end));
+    c->evicted_bytes = 0; /* the trim below covers them */
     pthread_mutex_unlock(&c->mu);
     listing_free(&ls);
     /* the pages and the texts they replaced were freed: give the memory
@@ -768,7 +769,10 @@ static int fetch_detail(struct cache *c, const char *id, size_t len, struct flig
     struct job *j = NULL;
     char err[256] = "";
     c->misses++;
+    bool trim = trim_due(c);
     pthread_mutex_unlock(&c->mu);
+    if (trim)
+        malloc_trim(0);
     int rc = c->src.ops->job(c->src.ctx, id, len, deadline, time(NULL), &j, err,
                              sizeof err);
     pthread_mutex_lock(&c->mu);
@@ -1109,7 +1113,10 @@ static int fetch_led(struct cache *c, struct jsonl_want *w, const char *status, 
                      struct flight **led, size_t n, int64_t deadline, char *err, size_t errlen)
 {
     int64_t start = fetch_start(c, c->clock());
+    bool trim = trim_due(c);
     pthread_mutex_unlock(&c->mu);
+    if (trim)
+        malloc_trim(0);
     struct cache_install ci = {.in = {.jobs = install_jobs}, .c = c, .start = start,
                                .keep = keep_wanted, .arg = w};
     int rc = refresh_pages(&c->src, status, offsets, n, deadline, time(NULL), &ci.in, err, errlen);
@@ -1131,13 +1138,20 @@ static int want_fetch(struct cache *c, struct jsonl_want *w, int64_t deadline)
     /* newest first, jobs created since shifted every page down */
     long shift = s->base_order == ORDER_NEWEST && bv->total > s->base_total
                      ? bv->total - s->base_total : 0;
-    long *offsets = malloc(w->n * sizeof *offsets);
+    /* the offset of each line's page, and the distinct ones still wanted */
+    long *page_of = malloc((w->n ? w->n : 1) * sizeof *page_of);
+    long *offsets = malloc((w->n ? w->n : 1) * sizeof *offsets);
     size_t np = 0;
-    if (!offsets)
+    if (!page_of || !offsets) {
+        free(page_of);
+        free(offsets);
         return -ENOMEM;
-    for (size_t i = 0; i < w->n; i++)
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        page_of[i] = ((long)s->lines[w->first + i].pos + shift) / ps * ps;
         if (!w->texts[i])
-            offsets[np++] = ((long)s->lines[w->first + i].pos + shift) / ps * ps;
+            offsets[np++] = page_of[i];
+    }
     qsort(offsets, np, sizeof *offsets, cmp_long);
     size_t u = 0;
     for (size_t i = 0; i < np; i++)
@@ -1160,8 +1174,7 @@ static int want_fetch(struct cache *c, struct jsonl_want *w, int64_t deadline)
         for (size_t i = 0; i < u && rc == 0; i++) {
             bool needed = false;
             for (size_t k = 0; k < w->n && !needed; k++)
-                needed = !w->texts[k] &&
-                         ((long)s->lines[w->first + k].pos + shift) / ps * ps == offsets[i];
+                needed = !w->texts[k] && page_of[k] == offsets[i];
             if (!needed)
                 continue;
             uint8_t key[2 + sizeof(long)] = {'p', (uint8_t)s->base};
@@ -1184,6 +1197,7 @@ static int want_fetch(struct cache *c, struct jsonl_want *w, int64_t deadline)
     free(led);
     free(mine);
     free(offsets);
+    free(page_of);
     if (rc) {
         note_error(c, "jsonl", err[0] ? err : strerror(-rc));
         return rc;
@@ -1220,7 +1234,6 @@ int cache_jsonl_read(struct cache *c, const struct jsonl *s, uint64_t off, size_
     if (want_take(c, &w))
         rc = want_fetch(c, &w, deadline_real(c));
     pthread_mutex_unlock(&c->mu);
-    trim_if_due(c);
     at = first_off;
     for (size_t i = 0; rc == 0 && i < w.n; i++) {
         const struct jsonl_line *l = &s->lines[w.first + i];
