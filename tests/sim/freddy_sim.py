@@ -19,6 +19,7 @@ Design notes:
 
 import argparse
 import bisect
+import collections
 import datetime
 import gc
 import json
@@ -34,6 +35,7 @@ import sys
 import threading
 import time
 import traceback
+from fractions import Fraction
 from operator import attrgetter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote_to_bytes
@@ -42,6 +44,10 @@ STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
 TERMINAL = ("completed", "failed", "cancelled")
 ORDERS = ("newest", "oldest")
 MUTATE_MAX = 10000000      # per count of one /_sim/mutate call
+MUTATE_COUNTS = ("create", "advance", "delete", "backdate", "insert_middle",
+                 "finish", "reuse", "purge")
+KEY_STEP = 1 << 20         # gap between the keys of neighbouring entries
+LIST_REQUESTS_MAX = 10000  # (status, offset) pairs kept for /_sim/stats
 KEYS = ("job_id", "status", "url", "extracted_data", "error_message",
         "metadata", "created_at", "completed_at")
 
@@ -178,13 +184,14 @@ class State:
         self.entries = []        # listed entries, newest first (keys ascending)
         self.views = {}          # status -> [Entry], newest first
         self.by_id = {}          # id -> Entry (listed or detail-only)
-        self.front_key = -1      # key of the next entry put at the front
+        self.front_key = -KEY_STEP   # key of the next entry put at the front
         self.id_rng = random.Random("ids-%d" % args.seed)
         self.gen_rng = random.Random("extra-%d" % args.seed)
         self.fault_rng = random.Random(args.seed)
         self.faults = []
         self.hang_event = threading.Event()
         self.drift = None
+        self.last_drift = None   # what the last drift that triggered did
         self.top_time = T0
         self.seen_time = T0      # newest created_at given explicitly
         self.extra_n = 0
@@ -202,6 +209,7 @@ class State:
             self.list_by_status[s] = 0
         self.list_pages = 0
         self.faults_injected = 0
+        self.list_requests = collections.deque(maxlen=LIST_REQUESTS_MAX)
 
     # ----- generation -----------------------------------------------------
     def new_id(self, rng=None):
@@ -277,7 +285,7 @@ class State:
                     mode, usec = 0, 0
                 e = Entry(jid, status,
                           dump(make_job(rng, i, jid, status, t, mode, usec)),
-                          key=i)
+                          key=i * KEY_STEP)
                 entries.append(e)
                 views[status].append(e)
                 by_id[jid] = e
@@ -402,7 +410,7 @@ class State:
                 self.by_id[e.id] = e
             if e.listed:
                 e.key = self.front_key
-                self.front_key -= 1
+                self.front_key -= KEY_STEP
                 listed.append(e)
         listed.reverse()
         self.entries[:0] = listed
@@ -453,6 +461,135 @@ class State:
                 views.setdefault(e.status, []).append(e)
         self.views = views
 
+    @staticmethod
+    def keys_between(lo, hi, m):
+        """m ascending keys strictly between the keys lo < hi (None: no
+        bound on that side). Integers while the gap allows, else exact
+        fractions (fractions.Fraction compares with int)."""
+        if hi is None:
+            return [lo + KEY_STEP * (j + 1) for j in range(m)]
+        if lo is None:
+            return [hi - KEY_STEP * (m - j) for j in range(m)]
+        d = hi - lo
+        if isinstance(lo, int) and isinstance(hi, int) and d > m:
+            return [lo + d * j // (m + 1) for j in range(1, m + 1)]
+        lo, d = Fraction(lo), Fraction(d)
+        return [lo + d * j / (m + 1) for j in range(1, m + 1)]
+
+    @staticmethod
+    def _merge_keyed(lst, new):
+        """lst (key-sorted) with the key-sorted entries new merged in: a
+        bisection per new entry, then slices copied (C speed, one pass)."""
+        out, prev = [], 0
+        for e in new:
+            i = bisect.bisect_left(lst, e.key, lo=prev, key=KEY)
+            out.extend(lst[prev:i])
+            out.append(e)
+            prev = i
+        out.extend(lst[prev:])
+        return out
+
+    def insert_keyed(self, new):
+        """Put entries that already have their keys (strictly between the
+        keys of listed entries, none stored yet) into the list and their
+        views, and into by_id. Lock held."""
+        if not new:
+            return
+        new = sorted(new, key=KEY)
+        for e in new:
+            if e.id is not None:
+                self.by_id[e.id] = e
+        if not self.many(len(new)):
+            for e in new:
+                self.entries.insert(
+                    bisect.bisect_left(self.entries, e.key, key=KEY), e)
+                if e.status is not None:
+                    bisect.insort(self.views.setdefault(e.status, []), e,
+                                  key=KEY)
+            return
+        self.entries = self._merge_keyed(self.entries, new)
+        groups = {}
+        for e in new:
+            if e.status is not None:
+                groups.setdefault(e.status, []).append(e)
+        for status, g in groups.items():
+            self.views[status] = self._merge_keyed(
+                self.views.get(status, []), g)
+
+    def insert_at(self, pos, entries):
+        """Insert entries (given newest first) at position pos of the
+        newest-first list (0: the front; >= the number of listed entries:
+        the oldest end), as add_front does otherwise (replacements by id
+        are removed first, then pos applies). Lock held."""
+        if pos <= 0:
+            self.add_front(entries)
+            return
+        seen = set()
+        batch = []
+        for e in entries:
+            if e.id is not None:
+                if e.id in seen:
+                    continue
+                seen.add(e.id)
+            batch.append(e)
+        old = [self.by_id[e.id] for e in batch
+               if e.id is not None and e.id in self.by_id]
+        self.remove_many(old)
+        ents = self.entries
+        pos = min(pos, len(ents))
+        if pos == 0:                       # the list is empty now
+            self.add_front(batch)
+            return
+        listed = []
+        for e in batch:
+            if e.id is not None:
+                self.by_id[e.id] = e
+            if e.listed:
+                listed.append(e)
+        if not listed:
+            return
+        hi = ents[pos].key if pos < len(ents) else None
+        for e, k in zip(listed, self.keys_between(ents[pos - 1].key, hi,
+                                                  len(listed))):
+            e.key = k
+        ents[pos:pos] = listed             # one splice; the views likewise
+        groups = {}
+        for e in listed:
+            if e.status is not None:
+                groups.setdefault(e.status, []).append(e)
+        for status, g in groups.items():
+            v = self.views.setdefault(status, [])
+            i = bisect.bisect_left(v, g[0].key, key=KEY)
+            v[i:i] = g
+
+    def purge_oldest(self, n):
+        """Remove the n oldest listed entries with an id; only the tail of
+        the list and of each view is walked. Returns them, oldest first."""
+        ents = self.entries
+        doomed = []
+        i = len(ents)
+        while i > 0 and len(doomed) < n:
+            i -= 1
+            if ents[i].id is not None:
+                doomed.append(ents[i])
+        if not doomed:
+            return doomed
+        for e in doomed:
+            if self.by_id.get(e.id) is e:
+                del self.by_id[e.id]
+        gone = set(map(id, doomed))
+        ents[i:] = [e for e in ents[i:] if id(e) not in gone]
+        first = doomed[-1].key             # the newest purged: smallest key
+        for status in {e.status for e in doomed if e.status is not None}:
+            v = self.views[status]
+            j = bisect.bisect_left(v, first, key=KEY)
+            v[j:] = [e for e in v[j:] if id(e) not in gone]
+            if not v:
+                del self.views[status]
+        for e in doomed:
+            e.key = None
+        return doomed
+
     def set_status(self, e, status):
         """Re-file a listed entry under a new status; it keeps its place."""
         if e.status == status:
@@ -489,16 +626,33 @@ class State:
                 self.apply_drift()
 
     def apply_drift(self):
+        """The drift's deletions (the newest N, then delete_ids), its
+        insertions, then its mutate spec. Lock held."""
         d = self.drift
         self.drift = None
         status = d.get("status")
+        deleted = []
         if d["delete"] > 0:
-            self.remove_many(list(self.view(status)[:d["delete"]]))
+            doomed = list(self.view(status)[:d["delete"]])
+            deleted += [e.id for e in doomed]
+            self.remove_many(doomed)
+        doomed, seen = [], set()
+        for jid in d.get("delete_ids") or ():
+            e = self.by_id.get(jid)
+            if e is not None and e.listed and id(e) not in seen:
+                seen.add(id(e))
+                doomed.append(e)
+        deleted += [e.id for e in doomed]
+        self.remove_many(doomed)
         new = []
         for _ in range(d["insert"]):
             new.append(self.new_normal(status or "completed"))
         new.reverse()
         self.add_front(new)
+        spec = d.get("mutate")
+        self.last_drift = {
+            "deleted": deleted, "inserted": [e.id for e in new],
+            "mutate": None if spec is None else self.mutate(spec)}
 
     def new_normal(self, status):
         self.extra_n += 1
@@ -537,12 +691,88 @@ class State:
         self.top_time = max(self.top_time, self.seen_time) + 1
         return self.top_time
 
-    def mutate(self, seed, create, advance, delete, statuses):
-        """POST /_sim/mutate. Lock held."""
-        rng = random.Random(seed)
-        created, advanced = [], []
-        new, made = [], set()
-        for _ in range(create):
+    @staticmethod
+    def time_of(e):
+        """created_at of a stored entry in seconds, or None."""
+        try:
+            obj = json.loads(e.text)
+        except ValueError:
+            return None
+        return parse_time(obj.get("created_at")) if isinstance(obj, dict) \
+            else None
+
+    def end_times(self):
+        """created_at of the newest and of the oldest listed entry (the
+        first parseable one within 64 of each end; None when none)."""
+        ents = self.entries
+        newest = oldest = None
+        for e in ents[:64]:
+            newest = self.time_of(e)
+            if newest is not None:
+                break
+        for e in ents[:-65:-1]:
+            oldest = self.time_of(e)
+            if oldest is not None:
+                break
+        return newest, oldest
+
+    @staticmethod
+    def draw_form(rng, i):
+        """(mode, usec) of a created_at, from the job number i."""
+        if i % 7 == 3:
+            return 1, rng.randrange(1000000)
+        if i % 11 == 5:
+            return 2, 0
+        return 0, 0
+
+    def to_final(self, rng, job, to):
+        """Fill a job (dict) for a move to the final status to."""
+        job["status"] = to
+        t = parse_time(job.get("created_at"))
+        t = T0 if t is None else math.floor(t)
+        job["completed_at"] = fmt_time(t + rng.randint(5, 604))
+        job["extracted_data"] = (self.make_items(rng)
+                                 if to == "completed" else None)
+        job["error_message"] = (rng.choice(ERRORS)
+                                if to == "failed" else None)
+
+    def refile(self, moves):
+        """Re-file entries under new statuses: [(entry, status)]."""
+        if self.many(len(moves)):          # then in one pass
+            for e, to in moves:
+                e.status = to
+            self.rebuild_views()
+        else:
+            for e, to in moves:
+                self.set_status(e, to)
+
+    def unfinished(self):
+        """(size, get) over the pending then processing views."""
+        pend = self.views.get("pending", [])
+        proc = self.views.get("processing", [])
+        np_ = len(pend)
+
+        def get(i):
+            return pend[i] if i < np_ else proc[i - np_]
+        return np_ + len(proc), get
+
+    @staticmethod
+    def movable(e):
+        return e.id is not None and not e.raw and not e.hostile
+
+    def mutate(self, spec):
+        """POST /_sim/mutate with a spec from parse_mutate. Lock held."""
+        rng = random.Random(spec["seed"])
+        statuses = spec["create_statuses"]
+        out = {"created": [], "advanced": [], "deleted": [], "finished": [],
+               "inserted": [], "reused": [], "purged": [], "backdated": []}
+
+        # create (+ backdate: the oldest ones created get an older time)
+        nback = spec["backdate"]
+        if nback:
+            newest, oldest = self.end_times()
+        made, jobs = set(), []
+        for _ in range(spec["create"]):
             while True:
                 jid = self.new_id(rng)
                 if jid not in made:
@@ -550,32 +780,33 @@ class State:
             made.add(jid)
             status = rng.choice(statuses)
             i = rng.randrange(1000000, 1000000000)
-            if i % 7 == 3:
-                mode, usec = 1, rng.randrange(1000000)
-            elif i % 11 == 5:
-                mode, usec = 2, 0
-            else:
-                mode, usec = 0, 0
-            job = self.make_job(rng, i, jid, status, self.mutate_time(),
-                                mode, usec)
-            new.append(Entry(jid, status, dump(job)))
-            created.append(jid)
-        new.reverse()                      # the last one made is the newest
+            mode, usec = self.draw_form(rng, i)
+            jobs.append((self.make_job(rng, i, jid, status, self.mutate_time(),
+                                       mode, usec), i, mode, usec))
+            out["created"].append(jid)
+        if nback:
+            hi = jobs[0][0]["created_at"] if newest is None else newest
+            hi = math.floor(parse_time(hi) if isinstance(hi, str) else hi)
+            lo = math.ceil(T_OLDEST if oldest is None else min(oldest, hi))
+            for job, i, mode, usec in jobs[:nback]:
+                t = rng.randint(lo, hi - 1) if lo <= hi - 1 else hi - 1
+                job["created_at"] = fmt_time(t, mode, usec)
+                if job["completed_at"] is not None:
+                    job["completed_at"] = fmt_time(t + 5 + (i * 37) % 600)
+                out["backdated"].append(job["job_id"])
+        new = [Entry(j["job_id"], j["status"], dump(j))
+               for j, _, _, _ in reversed(jobs)]   # the last made is newest
         self.add_front(new)
 
-        pend = self.views.get("pending", [])
-        proc = self.views.get("processing", [])
-        np_ = len(pend)
+        # insert_middle: one new job in each of n distinct gaps
+        if spec["insert_middle"]:
+            out["inserted"] = self.insert_middle(rng, spec["insert_middle"],
+                                                 statuses)
 
-        def get_unfinished(i):
-            return pend[i] if i < np_ else proc[i - np_]
-
-        def can_advance(e):
-            return e.id is not None and not e.raw and not e.hostile
-
-        chosen = self.pick(rng, np_ + len(proc), get_unfinished, advance,
-                           can_advance)
-        many = self.many(len(chosen))      # then re-file them in one pass
+        # advance one step
+        size, get = self.unfinished()
+        chosen = self.pick(rng, size, get, spec["advance"], self.movable)
+        moves = []
         for e in chosen:
             job = json.loads(e.text)
             frm = e.status
@@ -584,29 +815,104 @@ class State:
                 job["status"] = to
             else:
                 to = rng.choice(TERMINAL)
-                job["status"] = to
-                t = parse_time(job.get("created_at"))
-                t = T0 if t is None else math.floor(t)
-                job["completed_at"] = fmt_time(t + rng.randint(5, 604))
-                job["extracted_data"] = (self.make_items(rng)
-                                         if to == "completed" else None)
-                job["error_message"] = (rng.choice(ERRORS)
-                                        if to == "failed" else None)
+                self.to_final(rng, job, to)
             e.text = dump(job)
-            if many:
-                e.status = to
-            else:
-                self.set_status(e, to)
-            advanced.append([e.id, frm, to])
-        if many:
-            self.rebuild_views()
+            moves.append((e, to))
+            out["advanced"].append([e.id, frm, to])
+        self.refile(moves)
 
-        ents = self.entries
-        doomed = self.pick(rng, len(ents), ents.__getitem__, delete,
+        # finish: straight to a final status
+        if spec["finish"]:
+            size, get = self.unfinished()
+            chosen = self.pick(rng, size, get, spec["finish"], self.movable)
+            finals = spec["finish_statuses"]
+            moves = []
+            for e in chosen:
+                job = json.loads(e.text)
+                frm = e.status
+                to = rng.choice(finals)
+                self.to_final(rng, job, to)
+                e.text = dump(job)
+                moves.append((e, to))
+                out["finished"].append([e.id, frm, to])
+            self.refile(moves)
+
+        # reuse: deleted, then created again with the same id as the newest
+        if spec["reuse"]:
+            ents = self.entries
+            chosen = self.pick(rng, len(ents), ents.__getitem__,
+                               spec["reuse"], self.movable)
+            new = []
+            for e in chosen:
+                status = rng.choice(statuses)
+                i = rng.randrange(1000000, 1000000000)
+                mode, usec = self.draw_form(rng, i)
+                new.append(Entry(e.id, status, dump(self.make_job(
+                    rng, i, e.id, status, self.mutate_time(), mode, usec))))
+                out["reused"].append(e.id)
+            new.reverse()
+            self.add_front(new)            # replaces the old ones
+
+        # delete (optionally of one status only)
+        ents = self.view(spec["delete_status"])
+        doomed = self.pick(rng, len(ents), ents.__getitem__, spec["delete"],
                            lambda e: e.id is not None)
         self.remove_many(doomed)
-        return {"created": created, "advanced": advanced,
-                "deleted": [e.id for e in doomed]}
+        out["deleted"] = [e.id for e in doomed]
+
+        # purge: the oldest end goes, as with retention
+        if spec["purge"]:
+            out["purged"] = [e.id for e in self.purge_oldest(spec["purge"])]
+        return out
+
+    def insert_middle(self, rng, n, statuses):
+        """n new jobs, each in a distinct gap between two listed entries
+        whose created_at parse and leave room for a time strictly between
+        (newer one at least 2 us newer); created_at drawn in that gap.
+        Returns the ids in the order drawn."""
+        ents = self.entries
+        times = {}
+
+        def us(e):
+            k = id(e)
+            if k not in times:
+                t = self.time_of(e)
+                times[k] = None if t is None else round(t * 1000000)
+            return times[k]
+
+        def gap_ok(g):
+            b, a = us(ents[g - 1]), us(ents[g])
+            return a is not None and b is not None and b - a >= 2
+
+        gaps = self.pick(rng, len(ents) - 1, lambda i: i + 1, n, gap_ok)
+        made, new, ids = set(), [], []
+        for g in gaps:
+            while True:
+                jid = self.new_id(rng)
+                if jid not in made:
+                    break
+            made.add(jid)
+            status = rng.choice(statuses)
+            i = rng.randrange(1000000, 1000000000)
+            a, b = us(ents[g]), us(ents[g - 1])    # older, newer (us)
+            lo_s, hi_s = a // 1000000 + 1, (b - 1) // 1000000
+            if lo_s <= hi_s:                   # a whole second in between
+                t = rng.randint(lo_s, hi_s)
+                if i % 7 == 3:
+                    mode, usec = 1, rng.randrange(min(1000000,
+                                                      b - t * 1000000))
+                else:
+                    mode, usec = (2 if i % 11 == 5 else 0), 0
+            else:
+                t, usec = divmod(rng.randrange(a + 1, b), 1000000)
+                mode = 1
+            e = Entry(jid, status,
+                      dump(self.make_job(rng, i, jid, status, t, mode, usec)))
+            e.key = self.keys_between(ents[g - 1].key, ents[g].key, 1)[0]
+            new.append(e)
+            ids.append(jid)
+        self.insert_keyed(new)
+        return ids
 
     # ----- faults ---------------------------------------------------------
     def pick_fault(self, kind, status_param):
@@ -635,6 +941,48 @@ class State:
             self.faults = [f for f in self.faults
                            if f.rate is not None or f.count != 0]
         return chosen
+
+
+def parse_mutate(data):
+    """The spec of a /_sim/mutate body (also a drift's "mutate"); raises
+    BadRequest(422) on anything else."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise BadRequest(422, "body must be an object")
+    spec = {"seed": data.get("seed", 0)}
+    if isinstance(spec["seed"], bool) \
+            or not isinstance(spec["seed"], (int, str)):
+        raise BadRequest(422, "seed must be an integer or a string")
+    for k in MUTATE_COUNTS:
+        v = data.get(k, 0)
+        if isinstance(v, bool) or not isinstance(v, int) \
+                or not 0 <= v <= MUTATE_MAX:
+            raise BadRequest(422, "%s must be an integer in 0..%d"
+                             % (k, MUTATE_MAX))
+        spec[k] = v
+    if spec["backdate"] > spec["create"]:
+        raise BadRequest(422, "backdate must be an integer in 0..create "
+                         "(the number of jobs created by this call)")
+    statuses = data.get("create_statuses", list(STATUSES))
+    if (not isinstance(statuses, list) or not statuses
+            or not all(s in STATUSES for s in statuses)):
+        raise BadRequest(422, "create_statuses must be a non-empty "
+                         "array of " + ", ".join(STATUSES))
+    spec["create_statuses"] = statuses
+    finals = data.get("finish_statuses", list(TERMINAL))
+    if (not isinstance(finals, list) or not finals
+            or not all(s in TERMINAL for s in finals)):
+        raise BadRequest(422, "finish_statuses must be a non-empty "
+                         "array of " + ", ".join(TERMINAL))
+    spec["finish_statuses"] = finals
+    spec["delete_status"] = None
+    if "delete_status" in data:
+        if data["delete_status"] not in STATUSES:
+            raise BadRequest(422, "delete_status must be one of "
+                             + ", ".join(STATUSES))
+        spec["delete_status"] = data["delete_status"]
+    return spec
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -763,6 +1111,9 @@ class Handler(BaseHTTPRequestHandler):
             if kind == "list":
                 key = status_param if status_param is not None else ""
                 st.list_by_status[key] = st.list_by_status.get(key, 0) + 1
+                off = params.get("offset", "0")
+                st.list_requests.append(
+                    [key, int(off) if _INT_RE.fullmatch(off) else off])
             latency = st.latency_ms
         if latency > 0:
             time.sleep(latency / 1000.0)
@@ -900,6 +1251,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise BadRequest(404, "Not Found")
             if handler == self.c_jobs_get:
                 handler(query)
+            elif handler == self.c_jobs_post:
+                handler(data, query)
             else:
                 handler(data)
         except BadRequest as e:
@@ -916,7 +1269,9 @@ class Handler(BaseHTTPRequestHandler):
                    "faults_active": len(st.faults),
                    "latency_ms": st.latency_ms,
                    "drift_pending": st.drift is not None,
-                   "order": st.order}
+                   "last_drift": st.last_drift,
+                   "order": st.order,
+                   "list_requests": list(st.list_requests)}
         self.send_json(200, out)
 
     def c_reset(self, data):
@@ -929,13 +1284,25 @@ class Handler(BaseHTTPRequestHandler):
         st = self.server.state
         q = dict(parse_qsl(query.decode("utf-8", "surrogateescape"),
                            keep_blank_values=True))
+        if q.get("fields", "all") not in ("all", "id"):
+            raise BadRequest(400, "fields must be all or id")
         with st.lock:
-            body = (b"[" + b", ".join([e.text for e in
-                                       st.ordered(q.get("status"))]) + b"]")
+            if q.get("fields") == "id":  # ids only: a benchmark compares 1,000,000 of them
+                body = json.dumps([e.id for e in st.ordered(q.get("status"))]).encode()
+            else:
+                body = (b"[" + b", ".join([e.text for e in
+                                           st.ordered(q.get("status"))]) + b"]")
         self.send(200, body)
 
-    def c_jobs_post(self, data):
+    def c_jobs_post(self, data, query=b""):
         st = self.server.state
+        q = dict(parse_qsl(query.decode("utf-8", "surrogateescape"),
+                           keep_blank_values=True))
+        at = q.get("at")
+        if at is not None:
+            if not _INT_RE.fullmatch(at) or int(at) < 0:
+                raise BadRequest(400, "at must be an integer >= 0")
+            at = int(at)
         items = data if isinstance(data, list) else [data]
         if not items or not all(isinstance(d, dict) for d in items):
             raise BadRequest(400, "body must be a job object or an array "
@@ -960,7 +1327,10 @@ class Handler(BaseHTTPRequestHandler):
                 new.append(entry_from_obj(ordered_job(d)))
             new.reverse()
             ids = [e.id for e in new]
-            st.add_front(new)
+            if at is None:
+                st.add_front(new)
+            else:
+                st.insert_at(at, new)
         self.send_json(200, {"added": ids})
 
     def control_job(self, method, jid, data):
@@ -1103,6 +1473,19 @@ class Handler(BaseHTTPRequestHandler):
         if d["status"] is not None and d["status"] not in STATUSES:
             raise BadRequest(400, "status must be one of "
                              + ", ".join(STATUSES))
+        ids = data.get("delete_ids")
+        ids = [] if ids is None else ids
+        if not isinstance(ids, list) \
+                or not all(isinstance(x, str) for x in ids):
+            raise BadRequest(400, "delete_ids must be an array of job ids")
+        d["delete_ids"] = ids
+        if data.get("mutate") is not None:
+            if not isinstance(data["mutate"], dict):
+                raise BadRequest(400, "mutate must be an object")
+            try:
+                d["mutate"] = parse_mutate(data["mutate"])
+            except BadRequest as e:
+                raise BadRequest(400, "mutate: " + e.detail)
         with st.lock:
             st.drift = d
             if d["remaining"] <= 0:
@@ -1121,28 +1504,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def c_mutate(self, data):
         st = self.server.state
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise BadRequest(422, "body must be an object")
-        seed = data.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, (int, str)):
-            raise BadRequest(422, "seed must be an integer or a string")
-        counts = []
-        for k in ("create", "advance", "delete"):
-            v = data.get(k, 0)
-            if isinstance(v, bool) or not isinstance(v, int) \
-                    or not 0 <= v <= MUTATE_MAX:
-                raise BadRequest(422, "%s must be an integer in 0..%d"
-                                 % (k, MUTATE_MAX))
-            counts.append(v)
-        statuses = data.get("create_statuses", list(STATUSES))
-        if (not isinstance(statuses, list) or not statuses
-                or not all(s in STATUSES for s in statuses)):
-            raise BadRequest(422, "create_statuses must be a non-empty "
-                             "array of " + ", ".join(STATUSES))
+        spec = parse_mutate(data)
         with st.lock:
-            out = st.mutate(seed, counts[0], counts[1], counts[2], statuses)
+            out = st.mutate(spec)
         self.send_json(200, out)
 
 

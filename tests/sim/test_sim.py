@@ -511,6 +511,9 @@ def test_deterministic_and_sigterm(tmp_path):
 STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
 JOB_KEYS = ["job_id", "status", "url", "extracted_data", "error_message",
             "metadata", "created_at", "completed_at"]
+# the answer of /_sim/mutate when nothing changed
+NO_CHANGE = {"created": [], "advanced": [], "deleted": [], "finished": [],
+             "inserted": [], "reused": [], "purged": [], "backdated": []}
 
 
 @pytest.fixture
@@ -682,7 +685,7 @@ def test_mutate(own_sim):
     assert ra == b.ctl("mutate", body)              # deterministic
     assert a.req("/_sim/jobs")[2] == b.req("/_sim/jobs")[2]
     after = a.ctl("jobs")
-    assert set(ra) == {"created", "advanced", "deleted"}
+    assert set(ra) == set(NO_CHANGE)
     created, advanced, deleted = ra["created"], ra["advanced"], ra["deleted"]
     assert len(created) == 6 and len(advanced) == 8 and len(deleted) == 5
     before_ids = ids_of(before)
@@ -692,7 +695,7 @@ def test_mutate(own_sim):
     # Creations come first: the same seed with only "create" makes the
     # same jobs, as they were before being advanced or deleted.
     rc = c.ctl("mutate", {"seed": 11, "create": 6})
-    assert rc == {"created": created, "advanced": [], "deleted": []}
+    assert rc == dict(NO_CHANGE, created=created)
     mid = c.ctl("jobs")
     assert mid[6:] == before
     assert ids_of(mid[:6]) == created[::-1]        # the last made is first
@@ -751,8 +754,7 @@ def test_mutate(own_sim):
     # another seed, another outcome; the same seed on another state too
     r2 = a.ctl("mutate", {"seed": 12, "create": 6})
     assert r2["created"] != created and r2["advanced"] == r2["deleted"] == []
-    assert a.ctl("mutate", {}) == {"created": [], "advanced": [],
-                                   "deleted": []}
+    assert a.ctl("mutate", {}) == NO_CHANGE
 
 
 def test_mutate_unfinished_raw_hostile(own_sim):
@@ -764,7 +766,7 @@ def test_mutate_unfinished_raw_hostile(own_sim):
     assert code == 200
     # the only unfinished jobs are raw or hostile: nothing to advance
     r = s.ctl("mutate", {"seed": 1, "advance": 5})
-    assert r == {"created": [], "advanced": [], "deleted": []}
+    assert r == NO_CHANGE
     r = s.ctl("mutate", {"seed": 2, "create": 3,
                          "create_statuses": ["pending"]})
     made = r["created"]
@@ -874,3 +876,490 @@ def test_settled_after_keeps_old_jobs_final(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(5)
+
+
+# ------------------------------------------- mutate: the newer keys -----
+
+TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6}Z|Z|\+00:00)")
+FINAL = ("completed", "failed", "cancelled")
+
+
+def by_id(jobs):
+    return {j["job_id"]: j for j in jobs if isinstance(j, dict)
+            and isinstance(j.get("job_id"), str)}
+
+
+def check_views(s):
+    """Every filtered list, paged in both orders, is the filtered full
+    list; leaves the order as it found it."""
+    was = s.ctl("stats")["order"]
+    for order in ("newest", "oldest"):
+        s.ctl("order", {"order": order})
+        full = s.ctl("jobs")
+        got, n = page_all(s, limit=13)
+        assert got == full and n == len(full)
+        for st in STATUSES:
+            want = [j for j in full if isinstance(j, dict)
+                    and j.get("status") == st]
+            got, n = page_all(s, "status=%s&" % st, limit=9)
+            assert got == want == s.ctl("jobs?status=" + st)
+    s.ctl("order", {"order": was})
+
+
+def test_mutate_backdate(own_sim):
+    args = ("--jobs", "60", "--seed", "3")
+    a, b, c = own_sim(*args), own_sim(*args), own_sim(*args)
+    before = a.ctl("jobs")
+    body = {"seed": 21, "create": 5, "backdate": 2}
+    r = a.ctl("mutate", body)
+    assert r == b.ctl("mutate", body)                    # deterministic
+    assert a.req("/_sim/jobs")[2] == b.req("/_sim/jobs")[2]
+    created = r["created"]
+    assert len(created) == 5 and r["backdated"] == created[:2]
+    assert r == dict(NO_CHANGE, created=created, backdated=created[:2])
+    after = a.ctl("jobs")
+    # they keep their place at the newest end, created_at out of order
+    assert ids_of(after[:5]) == created[::-1] and after[5:] == before
+    newest, oldest = ts(before[0]["created_at"]), ts(before[-1]["created_at"])
+    jobs = by_id(after)
+    for jid in created[:2]:
+        j = jobs[jid]
+        check_job(j)
+        assert TIME_RE.fullmatch(j["created_at"])
+        assert oldest <= ts(j["created_at"]) < newest
+    for jid in created[2:]:
+        assert ts(jobs[jid]["created_at"]) > newest
+    # the same creations as without backdate, only the times differ
+    rc = c.ctl("mutate", {"seed": 21, "create": 5})
+    assert rc["created"] == created
+    plain = by_id(c.ctl("jobs"))
+    for jid in created:
+        x, y = dict(jobs[jid]), dict(plain[jid])
+        if jid in created[:2]:
+            for k in ("created_at", "completed_at"):
+                x.pop(k), y.pop(k)
+        assert x == y
+    check_views(a)
+    # oldest order: the newest end is the end of the list
+    a.ctl("order", {"order": "oldest"})
+    got, _ = page_all(a)
+    assert ids_of(got[-5:]) == created
+    # all of them backdated
+    r = a.ctl("mutate", {"seed": 22, "create": 3, "backdate": 3})
+    assert r["backdated"] == r["created"]
+    assert ids_of(a.ctl("jobs")[-3:]) == r["created"]
+
+
+def test_mutate_insert_middle(own_sim):
+    args = ("--jobs", "80", "--seed", "5", "--hostile")
+    a, b = own_sim(*args), own_sim(*args)
+    before = a.ctl("jobs")
+    body = {"seed": 8, "create": 2, "insert_middle": 12,
+            "create_statuses": ["failed", "pending"]}
+    r = a.ctl("mutate", body)
+    assert r == b.ctl("mutate", body)
+    assert a.req("/_sim/jobs")[2] == b.req("/_sim/jobs")[2]
+    ins = r["inserted"]
+    assert len(ins) == len(set(ins)) == 12
+    assert not set(ins) & set(ids_of(before)) and not set(ins) & set(
+        r["created"])
+    after = a.ctl("jobs")
+    ids = ids_of(after)
+    assert [x for x in ids if x not in ins] == r["created"][::-1] + \
+        ids_of(before)
+    assert a.page("limit=1")["total"] == len(before) + 14
+    for jid in ins:
+        p = ids.index(jid)
+        assert 0 < p < len(ids) - 1                  # strictly inside
+        j = after[p]
+        check_job(j)
+        assert j["status"] in ("failed", "pending")
+        assert TIME_RE.fullmatch(j["created_at"])
+        assert ts(after[p - 1]["created_at"]) > ts(j["created_at"]) \
+            > ts(after[p + 1]["created_at"])
+        assert json.loads(a.api("/" + jid)[2]) == j
+    check_views(a)
+    # in oldest order they are inside the list too
+    a.ctl("order", {"order": "oldest"})
+    got, _ = page_all(a)
+    assert ids_of(got) == ids[::-1]
+
+    # many at once (one pass), into a small list: every gap used once
+    s = own_sim("--jobs", "150", "--seed", "2")
+    before = s.ctl("jobs")
+    r = s.ctl("mutate", {"seed": 1, "insert_middle": 100})
+    after = s.ctl("jobs")
+    assert len(r["inserted"]) == 100 and len(after) == 250
+    stamps = [ts(j["created_at"]) for j in after]
+    assert all(x > y for x, y in zip(stamps, stamps[1:]))
+    ids = ids_of(after)
+    assert all(0 < ids.index(x) < 249 for x in r["inserted"])
+    assert [x for x in ids if x not in r["inserted"]] == ids_of(before)
+    check_views(s)
+    # no more gaps than the list has; none in a one-job list
+    r = s.ctl("mutate", {"seed": 2, "insert_middle": 10000})
+    assert len(r["inserted"]) == 249
+    one = own_sim("--jobs", "1")
+    assert one.ctl("mutate", {"insert_middle": 3})["inserted"] == []
+
+
+def test_mutate_insert_middle_tight_gaps(own_sim):
+    s = own_sim("--jobs", "0")
+    s.ctl("jobs", [{"job_id": "n", "created_at": "2026-11-01T00:00:02Z"},
+                   {"job_id": "m", "created_at": "2026-11-01T00:00:01Z"},
+                   {"job_id": "tie", "created_at": "2026-11-01T00:00:01Z"},
+                   {"job_id": "bad", "created_at": "not a date"},
+                   {"job_id": "o", "created_at": "2026-10-01T00:00:00Z"}])
+    # gaps: n|m (1 s apart), m|tie (equal: no room), tie|bad, bad|o (no
+    # time): only n|m qualifies, and it needs sub-second resolution
+    r = s.ctl("mutate", {"seed": 3, "insert_middle": 5})
+    assert len(r["inserted"]) == 1
+    jobs = s.ctl("jobs")
+    assert ids_of(jobs) == ["n", r["inserted"][0], "m", "tie", "bad", "o"]
+    t = jobs[1]["created_at"]
+    assert re.fullmatch(r"2026-11-01T00:00:01\.\d{6}Z", t) and t != \
+        "2026-11-01T00:00:01.000000Z"
+    check_job(jobs[1])
+
+
+def test_mutate_finish(own_sim):
+    args = ("--jobs", "120", "--seed", "5", "--hostile")
+    a, b = own_sim(*args), own_sim(*args)
+    before = a.ctl("jobs")
+    old = by_id(before)
+    body = {"seed": 4, "finish": 10}
+    r = a.ctl("mutate", body)
+    assert r == b.ctl("mutate", body)
+    assert a.req("/_sim/jobs")[2] == b.req("/_sim/jobs")[2]
+    fin = r["finished"]
+    assert len(fin) == len({x[0] for x in fin}) == 10
+    assert r == dict(NO_CHANGE, finished=fin)
+    after = a.ctl("jobs")
+    assert ids_of(after) == ids_of(before)               # places kept
+    new = by_id(after)
+    for jid, frm, to in fin:
+        assert old[jid]["status"] == frm in ("pending", "processing")
+        assert to in FINAL and new[jid]["status"] == to
+        for k in ("created_at", "url", "metadata", "job_id"):
+            assert new[jid][k] == old[jid][k]
+        check_job(new[jid])
+        assert re.fullmatch(r"job_[0-9a-f]{12}", jid)
+    done = {x[0] for x in fin}
+    for jid, j in new.items():
+        if jid not in done:
+            assert j == old[jid]
+    assert {x[1] for x in fin} == {"pending", "processing"}
+    check_views(a)
+    # finish_statuses; after advance (a job just advanced may finish)
+    r = a.ctl("mutate", {"seed": 5, "advance": 3, "finish": 10,
+                         "finish_statuses": ["cancelled"]})
+    assert len(r["finished"]) == 10 and len(r["advanced"]) == 3
+    assert {x[2] for x in r["finished"]} == {"cancelled"}
+    for jid, _, _ in r["finished"]:
+        check_job(json.loads(a.api("/" + jid)[2]))
+    # all of them: never a raw or hostile job
+    a.req("/_sim/jobs/" + q("a/b"), method="PATCH", auth=False,
+          body={"status": "pending"})
+    a.ctl("raw", {"raw": '{"job_id": "raw-p", "status": "processing"}'})
+    r = a.ctl("mutate", {"seed": 6, "finish": 100000,
+                         "finish_statuses": ["completed", "failed"]})
+    assert {x[2] for x in r["finished"]} == {"completed", "failed"}
+    assert a.page("status=pending")["total"] == 1          # a/b
+    assert a.page("status=processing")["total"] == 1       # raw-p
+    assert a.ctl("mutate", {"seed": 7, "finish": 5})["finished"] == []
+    check_views(a)
+
+
+def test_mutate_reuse(own_sim):
+    args = ("--jobs", "50", "--seed", "6")
+    a, b = own_sim(*args), own_sim(*args)
+    before = a.ctl("jobs")
+    body = {"seed": 9, "reuse": 4, "create_statuses": ["pending",
+                                                       "completed"]}
+    r = a.ctl("mutate", body)
+    assert r == b.ctl("mutate", body)
+    assert a.req("/_sim/jobs")[2] == b.req("/_sim/jobs")[2]
+    reused = r["reused"]
+    assert len(set(reused)) == 4 and set(reused) <= set(ids_of(before))
+    assert r == dict(NO_CHANGE, reused=reused)
+    after = a.ctl("jobs")
+    assert len(after) == len(before)
+    assert ids_of(after[:4]) == reused[::-1]          # the last is newest
+    assert ids_of(after[4:]) == [x for x in ids_of(before)
+                                 if x not in reused]
+    newest = ts(before[0]["created_at"])
+    for j in after[:4]:
+        check_job(j)
+        assert j["status"] in ("pending", "completed")
+        assert ts(j["created_at"]) > newest
+        assert json.loads(a.api("/" + j["job_id"])[2]) == j
+    check_views(a)
+    a.ctl("order", {"order": "oldest"})
+    got, _ = page_all(a)
+    assert ids_of(got[-4:]) == reused
+    # never raw or hostile
+    s = own_sim("--jobs", "0", "--hostile")
+    s.ctl("raw", {"raw": '{"job_id": "raw-1", "status": "completed"}'})
+    assert s.ctl("mutate", {"seed": 1, "reuse": 1000})["reused"] == []
+    made = s.ctl("mutate", {"seed": 2, "create": 2})["created"]
+    r = s.ctl("mutate", {"seed": 3, "reuse": 1000})
+    assert sorted(r["reused"]) == sorted(made)
+    assert ids_of(s.page("limit=2")["jobs"]) == r["reused"][::-1]
+
+
+def test_mutate_delete_status(own_sim):
+    args = ("--jobs", "100", "--seed", "8")
+    a, b = own_sim(*args), own_sim(*args)
+    counts = {st: a.page("status=%s&limit=1" % st)["total"]
+              for st in STATUSES}
+    old = by_id(a.ctl("jobs"))
+    body = {"seed": 2, "delete": 5, "delete_status": "failed"}
+    r = a.ctl("mutate", body)
+    assert r == b.ctl("mutate", body)
+    assert len(r["deleted"]) == 5
+    assert all(old[x]["status"] == "failed" for x in r["deleted"])
+    for st in STATUSES:
+        want = counts[st] - (5 if st == "failed" else 0)
+        assert a.page("status=%s&limit=1" % st)["total"] == want
+    r = a.ctl("mutate", {"seed": 3, "delete": 1000,
+                         "delete_status": "pending"})
+    assert len(r["deleted"]) == counts["pending"]
+    assert a.page("status=pending")["total"] == 0
+    assert a.ctl("mutate", {"seed": 4, "delete": 3,
+                            "delete_status": "pending"})["deleted"] == []
+    check_views(a)
+
+
+def test_mutate_purge(own_sim):
+    s = own_sim("--jobs", "40", "--seed", "2")
+    before = s.ctl("jobs")
+    r = s.ctl("mutate", {"seed": 1, "create": 3, "purge": 5})
+    assert r["purged"] == ids_of(before)[-5:][::-1]        # oldest first
+    after = s.ctl("jobs")
+    assert ids_of(after) == r["created"][::-1] + ids_of(before)[:-5]
+    for jid in r["purged"]:
+        assert s.api("/" + jid)[0] == 404
+    check_views(s)
+    # elements without an id at the oldest end are skipped and stay
+    s.ctl("jobs?at=100000", [{"job_id": None, "status": "completed"}])
+    before = s.ctl("jobs")
+    r = s.ctl("mutate", {"purge": 2})
+    assert r["purged"] == ids_of(before)[-3:-1][::-1]
+    assert s.ctl("jobs") == before[:-3] + before[-1:]
+    # oldest order: the purged jobs are the first pages' ones
+    s.ctl("order", {"order": "oldest"})
+    first = s.page("limit=4")["jobs"]
+    r = s.ctl("mutate", {"purge": 2})
+    assert r["purged"] == ids_of(first[1:3])
+    assert s.page("limit=2")["jobs"] == [first[0], first[3]]
+    check_views(s)
+    # more than there are: every job with an id
+    r = s.ctl("mutate", {"purge": 100000})
+    assert s.ctl("jobs") == [first[0]] and len(r["purged"]) == len(
+        set(r["purged"]))
+    assert s.page("limit=5")["total"] == 1
+
+
+def test_mutate_all_keys_in_order(own_sim):
+    args = ("--jobs", "300", "--seed", "9", "--hostile")
+    a, b = own_sim(*args), own_sim(*args)
+    before = a.ctl("jobs")
+    body = {"seed": "round-1", "create": 6, "backdate": 2,
+            "insert_middle": 4, "advance": 5, "finish": 5, "reuse": 3,
+            "delete": 4, "delete_status": "completed", "purge": 3,
+            "create_statuses": ["pending", "processing"],
+            "finish_statuses": ["failed"]}
+    r = a.ctl("mutate", body)
+    assert r == b.ctl("mutate", body)
+    assert a.req("/_sim/jobs")[2] == b.req("/_sim/jobs")[2]
+    assert list(r) == list(NO_CHANGE)
+    assert [len(r[k]) for k in ("created", "backdated", "inserted",
+                                "advanced", "finished", "reused",
+                                "deleted", "purged")] == [6, 2, 4, 5, 5, 3,
+                                                          4, 3]
+    assert a.page("limit=1")["total"] == len(before) + 6 + 4 - 4 - 3
+    after = by_id(a.ctl("jobs"))
+    assert all(x not in after for x in r["deleted"] + r["purged"])
+    assert all(after[x]["status"] == "failed" for x, _, _ in r["finished"])
+    # reuse comes after finish: a reused job was made again, unfinished
+    for jid in r["reused"]:
+        assert after[jid]["status"] in ("pending", "processing")
+    check_views(a)
+    # the benchmark's round, many times over: totals stay consistent
+    n = a.page("limit=1")["total"]
+    for i in range(20):
+        r = a.ctl("mutate", {"seed": i, "create": 5, "finish": 2,
+                             "purge": 5})
+        assert len(r["purged"]) == 5 and len(r["created"]) == 5
+        assert a.page("limit=1")["total"] == n
+    check_views(a)
+
+
+@pytest.mark.parametrize("body", [
+    {"finish": -1}, {"insert_middle": "2"}, {"reuse": 1.0}, {"purge": True},
+    {"backdate": 1}, {"create": 2, "backdate": 3}, {"backdate": -1},
+    {"purge": 10000001}, {"finish_statuses": []},
+    {"finish_statuses": ["pending"]}, {"finish_statuses": "failed"},
+    {"delete_status": "done"}, {"delete_status": None},
+    {"delete_status": ["failed"]}, {"create": 1, "finish_statuses": None}])
+def test_mutate_422_new_keys(sim, body):
+    before = sim.req("/_sim/jobs")[2]
+    code, data = ctl_error(sim, "mutate", body)
+    assert code == 422 and isinstance(data["detail"], str)
+    assert sim.req("/_sim/jobs")[2] == before
+
+
+# ------------------------------------------- drift: mutate, delete_ids --
+
+@pytest.mark.parametrize("order", ["newest", "oldest"])
+def test_drift_mutate_and_delete_ids(own_sim, order):
+    s = own_sim("--jobs", "30", "--seed", "4", "--order", order)
+    before = s.ctl("jobs")
+    first = s.page("limit=10")["jobs"]
+    victim = first[4]["job_id"]
+    s.ctl("drift", {"after_pages": 1, "delete_ids": [victim, "nope"],
+                    "mutate": {"seed": 3, "create": 1,
+                               "create_statuses": ["completed"]}})
+    st = s.ctl("stats")
+    assert st["drift_pending"] and st["last_drift"] is None
+    p0 = s.page("limit=10")                      # triggers it
+    assert p0["jobs"] == first and p0["total"] == 30
+    st = s.ctl("stats")
+    assert not st["drift_pending"]
+    made = st["last_drift"]["mutate"]["created"]
+    assert st["last_drift"]["deleted"] == [victim] and len(made) == 1
+    assert st["last_drift"]["inserted"] == []
+    p1 = s.page("limit=10&offset=10")            # the next page sees it
+    assert p1["total"] == 30                     # balanced
+    after = s.ctl("jobs")
+    assert s.api("/" + victim)[0] == 404
+    rest = [j for j in before if j["job_id"] != victim]
+    if order == "newest":
+        assert ids_of(after) == made + ids_of(rest)
+        # a job gone from the first page and one new before it: the
+        # later pages are where they were
+        assert p1["jobs"] == before[10:20]
+    else:
+        assert ids_of(after) == ids_of(rest) + made
+        assert p1["jobs"] == rest[10:20]
+    # a drift's own insert/delete come first, then its mutate
+    s.ctl("drift", {"after_pages": 0, "insert": 2, "delete": 1,
+                    "mutate": {"seed": 4, "purge": 1, "create": 1}})
+    ld = s.ctl("stats")["last_drift"]
+    assert len(ld["deleted"]) == 1 and len(ld["inserted"]) == 2
+    assert len(ld["mutate"]["created"]) == 1
+    assert s.page("limit=1")["total"] == 30 - 1 + 2 + 1 - 1
+    check_views(s)
+    # null: none of either
+    jobs = s.ctl("jobs")
+    s.ctl("drift", {"after_pages": 0, "delete_ids": None, "mutate": None})
+    assert s.ctl("jobs") == jobs
+    assert s.ctl("stats")["last_drift"] == {"deleted": [], "inserted": [],
+                                            "mutate": None}
+
+
+@pytest.mark.parametrize("body", [
+    {"mutate": {"create": -1}}, {"mutate": {"backdate": 1}}, {"mutate": [1]},
+    {"mutate": "create"}, {"mutate": {"delete_status": "x"}},
+    {"delete_ids": "job_1"}, {"delete_ids": [1]}, {"delete_ids": {}}])
+def test_drift_400_new_keys(sim, body):
+    before = sim.req("/_sim/jobs")[2]
+    code, data = ctl_error(sim, "drift", dict(body, after_pages=0))
+    assert code == 400 and isinstance(data["detail"], str)
+    if "mutate" in body and isinstance(body["mutate"], dict):
+        assert data["detail"].startswith("mutate: ")
+    assert sim.req("/_sim/jobs")[2] == before
+    assert not sim.ctl("stats")["drift_pending"]
+
+
+# ---------------------------------------------- POST /_sim/jobs?at=N ----
+
+def test_jobs_post_at(own_sim):
+    s = own_sim("--jobs", "10", "--seed", "1")
+    before = ids_of(s.ctl("jobs"))
+    assert s.ctl("jobs?at=3", {"job_id": "mid", "status": "completed",
+                               "created_at": "2020-01-01T00:00:00Z"}) \
+        == {"added": ["mid"]}
+    got = s.ctl("jobs")
+    assert ids_of(got) == before[:3] + ["mid"] + before[3:]
+    assert got[3]["created_at"] == "2020-01-01T00:00:00Z"
+    s.ctl("jobs?at=0", {"job_id": "front"})
+    s.ctl("jobs?at=12", {"job_id": "end-exact"})
+    s.ctl("jobs?at=999999", [{"job_id": "end-1"}, {"job_id": "end-2"}])
+    s.ctl("jobs?at=2", [{"job_id": "x1"}, {"job_id": "x2"},
+                        {"job_id": "x3"}])
+    ids = ids_of(s.ctl("jobs"))
+    assert ids == (["front", before[0], "x1", "x2", "x3", before[1],
+                    before[2], "mid"] + before[3:]
+                   + ["end-exact", "end-1", "end-2"])
+    # a job already there is removed first, then put at N
+    s.ctl("jobs?at=1", {"job_id": "mid", "status": "failed"})
+    ids = ids_of(s.ctl("jobs"))
+    assert ids[1] == "mid" and ids.count("mid") == 1 and len(ids) == 18
+    assert ids_of(s.page("status=failed&limit=1")["jobs"]) == ["mid"]
+    check_views(s)
+    # oldest order: position 0 of the newest-first list is the end
+    s.ctl("order", {"order": "oldest"})
+    s.ctl("jobs?at=0", {"job_id": "newest"})
+    s.ctl("jobs?at=1", {"job_id": "second"})
+    got, _ = page_all(s)
+    assert ids_of(got[-2:]) == ["second", "newest"]
+    s.ctl("order", {"order": "newest"})
+    # the same gap split again and again (keys become fractions)
+    for i in range(40):
+        s.ctl("jobs?at=1", {"job_id": "deep-%d" % i,
+                            "status": STATUSES[i % 5]})
+    ids = ids_of(s.ctl("jobs"))
+    assert ids[:42] == ["newest"] + ["deep-%d" % i
+                                     for i in range(39, -1, -1)] + ["second"]
+    check_views(s)
+    for i in range(0, 40, 3):
+        code, _, _ = s.req("/_sim/jobs/deep-%d" % i, method="DELETE",
+                           auth=False)
+        assert code == 200
+    r = s.ctl("mutate", {"seed": 1, "insert_middle": 10, "delete": 5,
+                         "finish": 3})
+    check_views(s)
+    assert s.ctl("mutate", {"purge": 10000})["purged"]
+    assert s.ctl("jobs") == []
+    for bad in ("-1", "abc", "", "1.5", "+3"):
+        code, _, data = s.req("/_sim/jobs?at=" + bad, method="POST",
+                              auth=False, body={"job_id": "no"})
+        assert code == 400 and "detail" in json.loads(data), bad
+    assert s.api("/no")[0] == 404
+
+
+# ------------------------------------------------------ list_requests ---
+
+def test_stats_list_requests(own_sim):
+    s = own_sim("--jobs", "20")
+    s.page("limit=5")
+    s.ctl("reset", {})
+    assert s.ctl("stats")["list_requests"] == []
+    s.page("limit=5&offset=10")
+    s.page("status=failed&offset=3")
+    s.api("?offset=abc")                             # 422: counted too
+    s.api("?offset=2", auth=False)                   # 401: counted too
+    s.api("/job_x")                                  # detail: not a list
+    assert s.ctl("stats")["list_requests"] == [
+        ["", 10], ["failed", 3], ["", "abc"], ["", 2]]
+    s.ctl("reset", {})
+    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+    for i in range(10005):
+        c.request("GET", "/api/v1/scrape/jobs?limit=1&offset=%d" % i,
+                  headers={"X-API-Key": KEY})
+        c.getresponse().read()
+    c.close()
+    lr = s.ctl("stats")["list_requests"]
+    assert len(lr) == 10000 and lr[0] == ["", 5] and lr[-1] == ["", 10004]
+
+
+def test_sim_jobs_fields_id_gives_the_ids_in_order(sim):
+    for q in ("", "?status=failed"):
+        whole = json.loads(sim.req("/_sim/jobs" + q, auth=False)[2])
+        sep = "&" if q else "?"
+        code, _, body = sim.req("/_sim/jobs" + q + sep + "fields=id", auth=False)
+        assert code == 200
+        assert json.loads(body) == [j["job_id"] if isinstance(j, dict) and
+                                    isinstance(j.get("job_id"), str) else None for j in whole]
+    assert sim.req("/_sim/jobs?fields=ids", auth=False)[0] == 400
