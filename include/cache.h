@@ -1,17 +1,16 @@
-/* The cache: view listings with their fetch time, jobs by id, the freshness
- * rules, and LRU eviction of job texts by bytes.
+/* The cache: what fs.c asks for, in whole records.
  *
- * Every job ever seen gets one small entry that lives as long as the mount:
- * its sequence number is the job's stable inode number, and it keeps what
- * `ls -l` needs (sizes, times, status) when the job's text was evicted to
- * stay under cache_size. A job's text is shared by every view it is in.
+ * Views (the listings of jobs/, the status directories and the by-domain
+ * and by-date groups), jobs by id and by number, the .jsonl snapshots, and
+ * the freshness rules that decide when each is fetched again. The fs side
+ * never sees entries, versions of listings or snapshots of members: it gets
+ * records (struct cache_rec), copied in one pass under the cache's lock; an
+ * id in a record points into an entry, which lives as long as the cache.
  *
- * The fs side talks to the cache in whole records (struct cache_rec): a
- * window of a listing comes back as records, names and attributes for
- * every entry, in one pass under the lock. One mutex guards the cache; it is
- * never held across the network (a fetch runs as a flight, flight.h), and
- * nothing CPU-heavy runs under it: jobs arrive parsed, with their digests and
- * group names computed (job.h).
+ * Every function takes the cache's lock itself. One lock guards the
+ * cache; it is never held across the network (a fetch runs as a flight,
+ * flight.h) or a pass over every job (those run on immutable listings,
+ * outside it). doc/design.md ("The cache") has the modules behind this.
  */
 #ifndef SCRAPEFS_CACHE_H
 #define SCRAPEFS_CACHE_H
@@ -21,15 +20,10 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "buf.h"
 #include "job.h"
-#include "lister.h"
-
-/* Views fetched from the API: all jobs, then one per status in job_status
- * order. Views numbered from VIEW_COUNT on are groups derived from the
- * all-jobs listing: one per host of by-domain/ and per day of by-date/;
- * they are as fresh as that listing and cost no request. */
-enum { VIEW_ALL = 0, VIEW_STATUS0 = 1, VIEW_COUNT = 1 + JOB_NSTATUS };
-enum { GROUP_DOMAIN = 0, GROUP_DATE = 1, GROUP_NKINDS = 2 };
+#include "source.h"
+#include "views.h"
 
 /* What is known of a job without its text. */
 struct job_meta {
@@ -41,12 +35,12 @@ struct job_meta {
     bool final;
 };
 
-/* One job, as the fs side sees it. id points into the entry, which lives as
- * long as the cache: it may be read after the call, without the lock. */
+/* One job, as the fs side sees it. */
 struct cache_rec {
     uint32_t seq;
-    const char *id;
+    const char *id; /* into the entry: valid for the cache's life, without the lock */
     size_t id_len;
+    bool listed;    /* cache_lookup: the name comes from a listing (else a detail request) */
     struct job_meta meta;
     uint32_t group[GROUP_NKINDS]; /* its by-domain and by-date views (0: none) */
 };
@@ -55,23 +49,32 @@ struct cache_rec {
 struct view_info {
     struct timespec mtime; /* moves (to the ns) whenever the members change */
     double fresh_s;        /* how long its names may be cached */
+    size_t jobs;           /* how many jobs it lists */
+    bool known;            /* it was listed (jobs means something) */
 };
 
 struct jsonl;
+struct store;
 
 struct cache_config {
     int ttl_s;
     int timeout_s;
     size_t cap_bytes;
     int full_refresh_s; /* a listing is read in full at least this often; 0: always */
-    /* CLOCK_MONOTONIC milliseconds; NULL: the real one (http_now_ms).
-     * Freshness and pauses follow it; tests move it by hand. */
+    /* CLOCK_MONOTONIC milliseconds; NULL: the real one (clock.h). Freshness
+     * and pauses follow it; tests move it by hand. */
     int64_t (*clock_ms)(void);
+    struct store *store; /* the on-disk store (store.h), or NULL */
+    /* Told, after a refresh and without the lock, of each job that left a
+     * view (deleted, or moved out), so the kernel can forget its name
+     * there. NULL: nobody is told. */
+    void (*departed)(void *arg, int view, const char *id, size_t len);
+    void *departed_arg;
 };
 
 struct cache_stats {
     uint64_t hits, misses, evictions;
-    size_t bytes, cap_bytes, entries, renders, flights;
+    size_t bytes, cap_bytes, entries, texts, flights;
     struct {
         bool fetched;
         double age_s;
@@ -84,6 +87,11 @@ struct cache_stats {
     } views[VIEW_COUNT];
     size_t groups[GROUP_NKINDS];
     size_t pinned_inodes, pinned_bytes; /* filled in by the caller (pins.h) */
+    bool offline;              /* started offline; no request has succeeded since */
+    bool store;                /* a store is used: */
+    char store_path[512];
+    uint64_t store_bytes, store_texts, store_reads;
+    time_t store_last_write;
     char last_error[256];
     time_t last_error_at;
 };
@@ -92,30 +100,46 @@ struct cache;
 
 /* The cache reads from src (copied; its context must outlive the cache). */
 int cache_new(const struct cache_config *cfg, const struct source *src, struct cache **out);
+/* With a store (cache_config.store): reads back what it holds (before any
+ * other use) and starts its writer. -EBADMSG when the store was damaged (it
+ * was set aside): free this cache and make a new one, which starts cold. */
+int cache_open_store(struct cache *c);
+/* Writes what the store lacks, then frees everything. */
 void cache_free(struct cache *c);
+
+/* The mount started without the API (offline): until a request succeeds,
+ * stats says so. */
+void cache_set_offline(struct cache *c);
 
 /* A view's directory attributes. With refresh, a listing fetched before and
  * stale now is fetched again first (how `ls` after ttl learns that the
  * kernel's cached listing is out of date). -ENOENT for no such view. */
 int cache_view_info(struct cache *c, int v, bool refresh, struct view_info *out);
 
-/* Up to max records of view v from position start (refresh: make the view
- * fresh first, as at the start of a readdir), and the view's info. */
-int cache_view_window(struct cache *c, int v, bool refresh, size_t start, struct cache_rec *out,
-                      size_t max, size_t *n, struct view_info *info);
+/* Room for records: v[0..max), of which n are filled. */
+struct cache_recs {
+    struct cache_rec *v;
+    size_t max, n;
+};
 
-/* Resolves a job id in a view. In VIEW_ALL an id that is not listed costs
+/* Up to out->max records of view v's jobs from the start-th on (refresh:
+ * make the view fresh first, as at the start of a readdir), and the
+ * view's info. */
+int cache_view_window(struct cache *c, int v, bool refresh, size_t start, struct cache_recs *out,
+                      struct view_info *info);
+
+/* Resolves a job id in a view. In jobs/ an id no fresh listing holds costs
  * one detail request (a 404 is remembered for ttl); in any other view only
  * the listing counts. Returns 0 with the record, or -ENOENT, -EACCES, -EIO;
- * *fresh_s gets how long the answer (also a negative one) may be cached. */
+ * *fresh_s gets how long the name (or its absence) may be cached. */
 int cache_lookup(struct cache *c, int v, const char *id, size_t len, struct cache_rec *out,
                  double *fresh_s);
 
 /* The job with this sequence number: its record and, when job is not
  * NULL and the job is unfinished, a reference to the text the record
  * describes (NULL for a final job, whose content cannot change). refresh:
- * an unfinished job older than ttl is fetched again first. -ENOENT for no
- * such job. */
+ * an unfinished job older than ttl is fetched again first. *fresh_s: how
+ * long its attributes may be cached. -ENOENT for no such job. */
 int cache_job(struct cache *c, uint32_t seq, bool refresh, struct cache_rec *out,
               double *fresh_s, struct job **job);
 
@@ -138,6 +162,10 @@ int cache_jsonl_read(struct cache *c, const struct jsonl *s, uint64_t off, size_
 
 /* GROUP_* for a group view, -1 for a fetched view, -2 for no view. */
 int cache_view_kind(struct cache *c, int v);
+/* How many group views there are: they are numbered VIEW_COUNT on. */
+size_t cache_group_count(struct cache *c);
+/* How many groups of a kind are listed (non-empty). */
+size_t cache_group_dirs(struct cache *c, int kind);
 /* Finds the non-empty group `name` of a kind (refreshing the all-jobs
  * listing when stale). Returns 0 and its view, or -ENOENT, -EIO, ... */
 int cache_group_find(struct cache *c, int kind, const char *name, int *v);

@@ -14,33 +14,42 @@
  * asked for since): it then leads a new one, and the old one is detached; it
  * still lands, for those who waited on it.
  *
- * Every call is made with the owner's mutex held (the one given to
- * flights_new); waiting releases it.
+ * Every call is made with the owner's lock held (the one given to
+ * flights_new, asserted); waiting releases it.
  */
 #ifndef SCRAPEFS_FLIGHT_H
 #define SCRAPEFS_FLIGHT_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "lock.h"
 
 struct flight;
 struct flights;
 
-int flights_new(pthread_mutex_t *mu, struct flights **out);
+int flights_new(struct lock *mu, struct flights **out);
 /* No flight may be under way. */
 void flights_free(struct flights *fs);
 
 #define FLIGHT_LEAD 1
 
-/* Takes part in the flight of key at `now` (the owner's clock, in ms).
- * Returns FLIGHT_LEAD with *out set: the caller fetches (it may drop the
- * mutex) and must flight_land(); or the outcome of a flight that was under
- * way and started at or after not_before (0 or a negative errno), or of a
- * failure remembered since not_before and still in its pause. Waiting gives
- * up with -EIO after wait_ms of real time. */
-int flight_take(struct flights *fs, const void *key, size_t len, int64_t now, int64_t not_before,
-                int64_t wait_ms, struct flight **out);
+/* When a caller takes part in a flight: now and not_before on the
+ * owner's clock (ms), wait_ms of real time. */
+struct flight_when {
+    int64_t now;
+    int64_t not_before; /* a flight (or a failure) from before does not count */
+    int64_t wait_ms;    /* the longest wait for another's flight to land */
+};
+
+/* Takes part in the flight of key at w.now. Returns FLIGHT_LEAD with *out
+ * set: the caller fetches (it may drop the mutex) and must flight_land();
+ * or the outcome of a flight that was under way and started at or after
+ * w.not_before (0 or a negative errno), or of a failure remembered since
+ * w.not_before and still in its pause. Waiting gives up with -EIO after
+ * w.wait_ms of real time. */
+int flight_take(struct flights *fs, const void *key, size_t len, struct flight_when w,
+                struct flight **out);
 
 /* Lands a led flight with its outcome; a failure (rc < 0) is remembered
  * until pause_until. The flight is gone for the caller afterwards. */

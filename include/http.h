@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "options.h"
+#include "auth.h"
 
 #define HTTP_BODY_CAP (64u << 20)
 
@@ -44,9 +44,9 @@ struct http_stats {
 
 struct http_req {
     /* in: set by the caller */
-    const char *url;                            /* borrowed until http_run returns */
+    const char *url;                            /* borrowed until http_run_each returns */
     enum http_kind kind;
-    /* out: filled by http_run */
+    /* out: filled by http_run_each */
     long status;    /* last HTTP status, 0 when none */
     char *body;     /* owned by the request: free with http_req_clear() */
     size_t len;
@@ -67,9 +67,8 @@ void http_client_stop(struct http_client *c);
 void http_client_free(struct http_client *c);
 
 /* Runs n requests concurrently and returns when all are finished or the
- * deadline (CLOCK_MONOTONIC milliseconds, see http_now_ms) has passed. */
-void http_run(struct http_client *c, struct http_req *reqs, size_t n, int64_t deadline_ms);
-/* The same, calling each(request, arg) in the caller's thread as soon as a
+ * deadline (CLOCK_MONOTONIC milliseconds, clock.h) has passed, calling
+ * each(request, arg) (when not NULL) in the caller's thread as soon as a
  * request is finished, while the others are still in flight. For a 2xx
  * answer (r->err == 0) each judges the body: it returns 0 to take it, or
  * -EBADMSG for a malformed body, which is then retried like a 5xx (each
@@ -82,10 +81,9 @@ void http_req_clear(struct http_req *r);
 
 /* The one mapping from an outcome to an errno: 2xx 0, 401/403 -EACCES,
  * 404 -ENOENT, everything else (5xx, 429, network, timeout, garbage) -EIO. */
-int http_errno(long status, int curl_code, bool malformed);
+int http_errno(long status, int curl_code);
 
 void http_get_stats(struct http_client *c, struct http_stats *out);
-int64_t http_now_ms(void);
 
 /* Appends the percent-encoding of bytes (everything but A-Z a-z 0-9 - . _ ~). */
 struct buf;

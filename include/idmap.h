@@ -24,6 +24,10 @@ void *idmap_get(const struct idmap *m, const char *key, size_t len);
 int idmap_put(struct idmap *m, const char *key, size_t len, void *val);
 /* Removes the key if present; returns its value or NULL. */
 void *idmap_del(struct idmap *m, const char *key, size_t len);
+/* Walks the map: start with *it = 0; each call returns the next value
+ * (and its key, when key is not NULL) or NULL at the end. The map must not
+ * change during the walk. */
+void *idmap_next(const struct idmap *m, size_t *it, const char **key, size_t *len);
 void idmap_clear(struct idmap *m);
 void idmap_free(struct idmap *m);
 

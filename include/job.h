@@ -24,13 +24,11 @@
 #include "buf.h"
 #include "names.h"
 #include "page.h"
+#include "status.h"
 
 enum job_file { JOB_JSON = 0, JOB_ERROR = 1, JOB_DATA = 2, JOB_NFILES = 3 };
 extern const char *const job_file_names[JOB_NFILES];
 
-enum job_status { ST_PENDING, ST_PROCESSING, ST_COMPLETED, ST_FAILED, ST_CANCELLED, ST_UNKNOWN };
-#define JOB_NSTATUS 5
-extern const char *const job_status_names[JOB_NSTATUS];
 
 /* Where a field's value sits in a job's text (len 0: absent). */
 struct job_ref {
@@ -44,6 +42,8 @@ struct job {
     bool final;             /* completed, failed or cancelled: never changes */
     bool created_ok;        /* created_at parsed */
     bool compact_whole;     /* job.json is written compact (hostile nesting) */
+    bool bad;               /* an element of a list that cannot be shown (job_new_bad):
+                               no id, no text, no files; only its digest and status */
     const char *id;         /* decoded bytes, NUL-terminated, may hold NULs */
     size_t id_len;
     const char *text;       /* the object, whitespace removed, bad UTF-8 mended */
@@ -66,9 +66,20 @@ struct job {
  * once per job. */
 int job_new(const struct page_job *pj, time_t now, struct job **out, char *why, size_t whylen);
 
+/* The stand-in for a list element job_new refused: it has no identity but
+ * its place in the list, so it is kept as the digest of its text (what
+ * tells it from another) and its status, when it has a readable one (a
+ * status view lists it). Returns 0 or -ENOMEM. */
+int job_new_bad(const struct page_job *pj, struct job **out);
+
 /* Parses one job object from JSON text and builds it (tests and tools). */
 int job_parse(const char *text, size_t len, time_t now, struct job **out, char *why,
               size_t whylen);
+
+/* Parses one list element: a job, or the stand-in of one that cannot be
+ * shown (job_new_bad). Returns 0, -EINVAL for text that is not JSON, or
+ * -ENOMEM (tests). */
+int job_parse_element(const char *text, size_t len, time_t now, struct job **out);
 
 struct job *job_ref(struct job *j);
 /* Drops one reference; frees the job with the last. NULL is fine. */
@@ -90,7 +101,5 @@ int job_parse_time_us(const char *s, int64_t *out);
 
 #define JOB_GROUP_INVALID "_invalid"
 
-/* Maps a status string to the enum; ST_UNKNOWN for anything else. */
-enum job_status job_status_parse(const char *s);
 
 #endif

@@ -21,8 +21,8 @@
 #include <fuse_lowlevel.h>
 #include <stdint.h>
 
-#include "cache.h"
-#include "pins.h"
+struct cache;
+struct pins;
 
 struct notify;
 
@@ -42,6 +42,10 @@ void notify_refresh(struct notify *n);
  * parent (absent, or a .jsonl's version) for timeout seconds, so that a
  * refresh can make it ask again. */
 void notify_name(struct notify *n, uint64_t parent, const char *name, double timeout);
+
+/* A job left view v (cache.h, cache_config.departed): the kernel is told,
+ * from the thread, to forget the job's name in the view's directory. */
+void notify_departed(void *n, int view, const char *id, size_t len);
 
 /* Refreshes done (each a pass of the thread), for stats and tests. */
 uint64_t notify_passes(struct notify *n);

@@ -9,9 +9,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "auth.h"
+
 struct fuse_args;
 
-enum auth_mode { AUTH_X_API_KEY = 0, AUTH_BEARER = 1 };
 
 #define DEFAULT_API_URL "https://api.aitronos.com/api/v1"
 
@@ -27,6 +28,9 @@ struct options {
     long cache_size_mib;
     int page_size;
     int full_refresh;    /* seconds; 0: every refresh reads in full */
+    char *cache_dir;     /* owned, absolute, or NULL: the default (store.h) */
+    bool no_store;       /* cache_dir=none: memory only */
+    long disk_cache_size_mib;
     int log_level;       /* enum log_level */
     char *mountpoint;    /* owned, as given */
     bool show_help;

@@ -51,8 +51,7 @@ void page_free(struct page *pg);
 /* Parses a detail answer: one JSON object. Returns 0 or -EBADMSG. */
 int page_parse_job(const char *body, size_t len, struct page_job *out);
 
-/* http_req accept() adapters: 0 when the body is a page (a job). */
+/* 0 when the body is a list page, else -EBADMSG (the probe's check). */
 int page_accept(const char *body, size_t len);
-int page_accept_job(const char *body, size_t len);
 
 #endif

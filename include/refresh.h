@@ -1,102 +1,134 @@
-/* Reading a view's listing: in full (every page of its list call, merged),
- * or cheaply, re-reading only what can have changed (refresh_delta).
+/* Reading a view's listing from a source: in full (every page, the walk
+ * closed by a second look at the newest page), or cheaply (refresh_cheap:
+ * only what can have changed since a listing known to be exact, each
+ * change seen or located, never taken from a total). doc/design.md
+ * ("Refreshes") states what is assumed and why each check suffices.
  *
- * The first page tells the total; the rest are fetched in parallel. Each
- * page's jobs go to the cache as soon as the page is parsed (struct install),
- * so a listing being fetched is held as entries, not as text: the only copy of
- * a job's text is the cache's, under cache_size. What comes back is the
- * ordered list of entries.
- *
- * A job created or removed while paging shifts every later page (offset
- * drift): a job then shows up twice (merged away) or not at all. Drift is
- * detected (the total changed, fewer distinct jobs than the total) and the
- * pages are read again until a round finds nothing new (at most
- * REFRESH_MAX_ROUNDS rounds).
- *
- * Nothing here takes the cache's lock; the install callback does.
+ * A listing holds every element of the API's list in its order, elements
+ * that cannot be shown included (as stand-ins, job.h), so that a member's
+ * index is its offset in the API's list. Nothing here knows the cache: jobs
+ * read go to an `install` (the cache's), which hands back what the listing
+ * keeps of each, a `struct member`. Nothing here takes a lock.
  */
 #ifndef SCRAPEFS_REFRESH_H
 #define SCRAPEFS_REFRESH_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
-#include "entry.h"
-#include "lister.h"
+#include "source.h"
+
+/* What a listing keeps of one element: 16 bytes. */
+struct member {
+    uint32_t seq;   /* the job's cache entry; 0 for an element that cannot be shown */
+    uint8_t status; /* enum job_status, as listed */
+    bool final;     /* a final job: never looked at again by a refresh */
+    uint16_t birth; /* a job: moves when its id names another job (created_at changed) */
+    union {
+        uint64_t key;         /* seq 0: the digest of the element, its only identity */
+        uint32_t group[2];    /* a job: its by-domain and by-date views, as listed */
+    };
+};
+
+/* Members in the API's order. Immutable once made: shared by reference
+ * between the cache, refreshes under way and readers of old versions. */
+struct listing {
+    atomic_int refs;
+    long total;          /* the API's total when it was read (== n when exact) */
+    size_t n;
+    struct member m[];
+};
+
+/* A listing of n members (uninitialised) with one reference; NULL when out
+ * of memory. */
+struct listing *listing_new(size_t n);
+struct listing *listing_ref(struct listing *l);
+/* Drops one reference; NULL is fine. */
+void listing_unref(struct listing *l);
+
+/* Two members are the same element of a list: the same job (an id
+ * deleted and created again is another job: its birth moved), or the same
+ * text of an element that cannot be shown. */
+static inline bool member_same(const struct member *a, const struct member *b)
+{
+    return a->seq == b->seq && (a->seq ? a->birth == b->birth : a->key == b->key);
+}
+
+/* Which end of a listing new jobs appear at. */
+enum view_order { ORDER_UNKNOWN = 0, ORDER_NEWEST = 1, ORDER_OLDEST = 2 };
+
+/* Where the jobs read go: the cache. */
+struct install {
+    /* Takes jobs[0..n) (their references) and writes the member each one
+     * is into out[0..n). Returns 0 or -ENOMEM. */
+    int (*jobs)(struct install *in, struct job **jobs, size_t n, struct member *out);
+    /* The order of members[0..n) by created_at, as read off the ends of
+     * the stretch (ORDER_UNKNOWN when they do not tell). */
+    int (*order)(struct install *in, const struct member *m, size_t n);
+};
+
+/* One refresh of one view: what every step needs, and what it tells back. */
+struct walk {
+    const struct source *src;
+    const char *status;  /* the view's filter; NULL: all jobs */
+    int64_t deadline;    /* for the network, CLOCK_MONOTONIC ms */
+    time_t now;          /* the time a job without a readable one gets */
+    struct install *in;
+    int requests;        /* out: list requests made */
+    char why[256];       /* out: what failed, or why a cheap refresh gave up */
+};
+
+#define REFRESH_MAX_WALKS 3
+
+/* Reads every page of the view. The first page tells the total, the others
+ * come in parallel, and the newest page is looked at again at the end: when
+ * it and every total agree, nothing changed during the walk and the listing
+ * is exact; otherwise the view is walked again (REFRESH_MAX_WALKS in all).
+ * order: what is known of the view's order (ORDER_UNKNOWN: guessed from the
+ * first page); total_hint: its last total (0: none). Returns 0 and a new
+ * listing (*unsure set when the last walk still saw changes), or a
+ * negative errno with w->why. */
+int refresh_full(struct walk *w, int order, long total_hint, struct listing **out, bool *unsure);
+
+/* A cheap refresh, from a listing known to have been exact. */
+struct cheap {
+    const struct listing *prev; /* what the view held, or should hold now (derived) */
+    int order;                  /* ORDER_NEWEST or ORDER_OLDEST */
+    bool recheck;               /* look again at every member that is not final */
+    bool moves_in;              /* a job may appear between known ones (a status view,
+                                   which jobs enter when they finish): taken on when seen */
+    int margin;                 /* how many new jobs to plan for */
+    /* where a job may have entered since prev was made (a status view: the
+     * place of each job that was unfinished then), as indices into prev:
+     * gap k is between prev->m[k - 1] and prev->m[k] (ascending). Each is
+     * read, so an entry there is seen whatever the totals say. */
+    const uint32_t *watch;
+    size_t nwatch;
+};
+
+struct cheap_report {
+    size_t created;  /* new at the newest end */
+    size_t deleted;  /* known members gone */
+    size_t entered;  /* seen between known members */
+    int rounds;
+};
 
 #define REFRESH_MAX_ROUNDS 3
 
-/* One job of a listing: its entry, what orders it and its status, as they
- * were when the member was made (under the cache's lock). */
-struct member {
-    struct entry *e;
-    int64_t created_us;
-    bool created_ok;
-    uint8_t status; /* enum job_status */
-};
+/* Makes the listing of the view now from c->prev, reading only what can
+ * have changed: the newest end, the pages of the members to look at again,
+ * and pages at chosen offsets until every difference in count between the
+ * known members and the API's positions is located. Returns 0 and a new
+ * listing; -EAGAIN with w->why when the view must be read in full (an
+ * assumption broke, or locating would cost as much); or a fetch's error. */
+int refresh_cheap(struct walk *w, const struct cheap *c, struct listing **out,
+                  struct cheap_report *rep);
 
-/* Where a listing's jobs go as they arrive. */
-struct install {
-    /* Takes jobs[0..n) (their references) into the cache and writes the
-     * member each one became into out, in order; *nout may be less than n
-     * when one could not be kept. Returns 0 or -ENOMEM. */
-    int (*jobs)(struct install *in, struct job **jobs, size_t n, struct member *out, size_t *nout);
-};
-
-struct listing {
-    struct member *items; /* owned */
-    size_t n;
-    long total;           /* as the API last said */
-    int requests;         /* requests made: list calls, and detail calls of a delta */
-};
-
-/* Reads every page of a view (status NULL: all jobs). Returns 0 and the
- * listing, or a negative errno with a message. */
-int refresh_full(const struct source *src, const char *status, int64_t deadline, time_t now,
-                 struct install *in, struct listing *out, char *err, size_t errlen);
-void listing_free(struct listing *ls);
-
-/* Reads the pages at offsets[0..n) (distinct), in parallel: their jobs go
- * to the cache like any others (a .jsonl brings back the texts it needs
- * this way). */
-int refresh_pages(const struct source *src, const char *status, const long *offsets, size_t n,
-                  int64_t deadline, time_t now, struct install *in, char *err, size_t errlen);
-
-/* The order of a listing by created_at, as the API lists it. */
-enum view_order { ORDER_UNKNOWN = 0, ORDER_NEWEST = 1, ORDER_OLDEST = 2 };
-/* NEWEST when created_at never grows along the listing, OLDEST when it
- * never shrinks; UNKNOWN when neither (or a time is missing), or when the
- * listing is too short or too flat to tell. */
-int refresh_order(const struct member *items, size_t n);
-
-/* What a cheap refresh starts from: the listing the view should have now,
- * as far as the cache knows (its last listing, or one derived from what
- * other views learned since), in the API's order. */
-struct delta {
-    const struct member *prev;
-    size_t nprev;
-    size_t prev_bad;       /* elements of the view that cannot be shown (in its total) */
-    int order;             /* ORDER_NEWEST or ORDER_OLDEST */
-    bool check_unfinished; /* fetch each unfinished job no re-read page covers */
-};
-
-/* A cheap refresh. New jobs appear at the newest end (the start of a
- * newest-first listing, the end of an oldest-first one): the pages there
- * are read until a known job is met. Nothing else is taken on trust:
- *   - every job re-read is in created_at order, the API's order;
- *   - the first known job met is the newest of prev, and the known jobs
- *     after it follow prev exactly (the boundary);
- *   - the API's total is prev plus the new jobs, neither more nor less (a
- *     deletion, a job moved in unseen or out unseen, shows here);
- *   - with check_unfinished, each unfinished job of prev that no re-read
- *     page covered is fetched (its status or content may have moved on; a
- *     404 is a deletion), unless reading the view in full costs less.
- * Returns 0 and the listing; -EAGAIN with the reason in why when a check
- * failed and the view must be read in full; or a fetch's error. */
-int refresh_delta(const struct source *src, const char *status, const struct delta *d,
-                  int64_t deadline, time_t now, struct install *in, struct listing *out,
-                  char *why, size_t whylen);
+/* Reads the pages at offsets[0..n) (ascending, distinct), in parallel, for
+ * their jobs alone (a .jsonl brings back evicted texts this way). */
+int refresh_pages(struct walk *w, const long *offsets, size_t n);
 
 #endif

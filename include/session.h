@@ -28,8 +28,4 @@ int session_args(struct fuse_args *args, const struct options *o);
  * negative errno. */
 int session_hook_init(struct fuse_session *se);
 
-/* What the hook saw of INIT, for the log: whether the kernel offered
- * parallel directory operations, and whether the reply carries them. */
-void session_init_state(bool *offered, bool *granted);
-
 #endif

@@ -1,3 +1,6 @@
+/* Signals, turned into work for one control thread (control.h): the
+ * handlers only write a byte to a pipe; the thread makes SIGHUP a refresh
+ * and SIGINT/SIGTERM a stop in an order that always ends. */
 #include "control.h"
 
 #include <errno.h>

@@ -1,3 +1,5 @@
+/* Single flight (flight.h): one record per key under way or remembered, in
+ * an idmap; waiters sleep on one condition variable of the owner's lock. */
 #include "flight.h"
 
 #include <errno.h>
@@ -23,12 +25,12 @@ struct flight {
 };
 
 struct flights {
-    pthread_mutex_t *mu;
+    struct lock *mu;
     pthread_cond_t cv; /* some flight landed */
     struct idmap map;  /* key -> flight */
 };
 
-int flights_new(pthread_mutex_t *mu, struct flights **out)
+int flights_new(struct lock *mu, struct flights **out)
 {
     struct flights *fs = calloc(1, sizeof *fs);
     if (!fs)
@@ -47,9 +49,10 @@ void flights_free(struct flights *fs)
 {
     if (!fs)
         return;
-    for (size_t i = 0; i < fs->map.cap; i++)
-        if (fs->map.slots[i].hash)
-            free(fs->map.slots[i].val);
+    size_t it = 0;
+    struct flight *f;
+    while ((f = idmap_next(&fs->map, &it, NULL, NULL)) != NULL)
+        free(f);
     idmap_free(&fs->map);
     pthread_cond_destroy(&fs->cv);
     free(fs);
@@ -80,7 +83,7 @@ static int wait_landing(struct flights *fs, struct flight *f, int64_t wait_ms)
     int rc = 0;
     f->waiters++;
     while (f->landings == seen) {
-        if (pthread_cond_timedwait(&fs->cv, fs->mu, &ts) == ETIMEDOUT && f->landings == seen) {
+        if (lock_wait(fs->mu, &fs->cv, &ts) == ETIMEDOUT && f->landings == seen) {
             rc = -EIO;
             break;
         }
@@ -93,9 +96,11 @@ static int wait_landing(struct flights *fs, struct flight *f, int64_t wait_ms)
     return rc;
 }
 
-int flight_take(struct flights *fs, const void *key, size_t len, int64_t now, int64_t not_before,
-                int64_t wait_ms, struct flight **out)
+int flight_take(struct flights *fs, const void *key, size_t len, struct flight_when w,
+                struct flight **out)
 {
+    int64_t now = w.now, not_before = w.not_before, wait_ms = w.wait_ms;
+    assert(lock_held(fs->mu));
     struct flight *f = idmap_get(&fs->map, key, len);
     if (f && f->busy && f->started < not_before) {
         detach(fs, f); /* started before a refresh asked for since: not good enough */
@@ -125,6 +130,7 @@ int flight_take(struct flights *fs, const void *key, size_t len, int64_t now, in
 
 void flight_land(struct flights *fs, struct flight *f, int rc, int64_t now, int64_t pause_until)
 {
+    assert(lock_held(fs->mu));
     f->busy = false;
     f->rc = rc;
     f->landed = now;

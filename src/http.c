@@ -1,3 +1,8 @@
+/* The HTTP client (http.h): one network thread drives a libcurl multi
+ * handle; callers hand it batches and wait on their own condition
+ * variable. Retries with backoff and jitter, Retry-After, the size cap and
+ * per-operation deadlines all live here, and one function maps outcomes to
+ * errno. */
 #include "http.h"
 
 #include <curl/curl.h>
@@ -11,6 +16,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 
 const char *const http_err_kind_names[HE_NKINDS] = {
@@ -34,7 +40,7 @@ struct batch {
     int limit;
 };
 
-/* One request as the network thread sees it. Owned by http_run's frame. */
+/* One request as the network thread sees it. Owned by http_run_each's frame. */
 struct xfer {
     struct http_req *req;
     size_t index;      /* in its batch */
@@ -64,16 +70,9 @@ struct http_client {
     unsigned rng;
 };
 
-int64_t http_now_ms(void)
+int http_errno(long status, int curl_code)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int http_errno(long status, int curl_code, bool malformed)
-{
-    if (curl_code == CURLE_OK && !malformed) {
+    if (curl_code == CURLE_OK) {
         if (status >= 200 && status < 300)
             return 0;
         if (status == 401 || status == 403)
@@ -295,7 +294,7 @@ static void on_done(struct http_client *c, struct xfer *x, CURLcode res, int64_t
         size_t l = strlen(msg);
         snprintf(msg + l, sizeof msg - l, " (after %d attempts)", r->attempts);
     }
-    finish(x, http_errno(status, res, false), msg);
+    finish(x, http_errno(status, res), msg);
 }
 
 /* A slot is free, and x's batch is not behind in taking its bodies (the
@@ -324,7 +323,7 @@ static void *net_main(void *arg)
         }
         pthread_mutex_unlock(&c->mu);
 
-        int64_t now = http_now_ms();
+        int64_t now = clock_mono_ms();
         if (stopping) {
             while (waiting) {
                 struct xfer *x = waiting;
@@ -374,10 +373,10 @@ static void *net_main(void *arg)
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
             CURLcode res = m->data.result;
             inflight--;
-            on_done(c, x, res, http_now_ms(), &waiting);
+            on_done(c, x, res, clock_mono_ms(), &waiting);
         }
 
-        now = http_now_ms();
+        now = clock_mono_ms();
         long wait = 1000;
         for (struct xfer *x = waiting; x; x = x->next) {
             int64_t d = x->next_try - now;
@@ -483,11 +482,6 @@ void http_client_free(struct http_client *c)
     free(c);
 }
 
-void http_run(struct http_client *c, struct http_req *reqs, size_t n, int64_t deadline_ms)
-{
-    http_run_each(c, reqs, n, deadline_ms, NULL, NULL);
-}
-
 /* Hands x back to the network thread for another attempt at `when`. */
 static void requeue(struct http_client *c, struct xfer *x, int64_t when)
 {
@@ -515,7 +509,7 @@ static bool retry_malformed(struct http_client *c, struct xfer *x, unsigned *rng
 {
     struct http_req *r = x->req;
     atomic_fetch_add(&c->errors[HE_MALFORMED], 1);
-    int64_t now = http_now_ms();
+    int64_t now = clock_mono_ms();
     if (r->attempts <= c->cfg.retries) {
         int64_t delay = backoff_ms(rng, r->attempts);
         if (now + delay < x->deadline) {
@@ -583,7 +577,7 @@ void http_run_each(struct http_client *c, struct http_req *reqs, size_t n, int64
     }
     /* judge and hand over each finished request while the rest are in
      * flight; a malformed body goes back for another attempt */
-    unsigned rng = (unsigned)http_now_ms() ^ (unsigned)(uintptr_t)xs;
+    unsigned rng = (unsigned)clock_mono_ms() ^ (unsigned)(uintptr_t)xs;
     size_t handled = 0;
     pthread_mutex_lock(&b.mu);
     while (handled < n) {

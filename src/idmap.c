@@ -1,3 +1,5 @@
+/* A hash map from byte strings to pointers (idmap.h): open addressing,
+ * linear probing, FNV-1a; removal by backward shift. */
 #include "idmap.h"
 
 #include <errno.h>
@@ -98,4 +100,20 @@ void idmap_free(struct idmap *m)
     free(m->slots);
     m->slots = NULL;
     m->cap = m->count = 0;
+}
+
+void *idmap_next(const struct idmap *m, size_t *it, const char **key, size_t *len)
+{
+    for (; *it < m->cap; (*it)++) {
+        const struct idmap_slot *s = &m->slots[*it];
+        if (s->hash) {
+            (*it)++;
+            if (key)
+                *key = s->key;
+            if (len)
+                *len = s->len;
+            return s->val;
+        }
+    }
+    return NULL;
 }

@@ -1,3 +1,6 @@
+/* The job model (job.h): a job's compact text and what is derived from it
+ * once, outside any lock (id, status, times, groups, file sizes, digest),
+ * and the rendering of its three files from the text. */
 #include "job.h"
 
 #include <ctype.h>
@@ -409,7 +412,7 @@ int job_new(const struct page_job *pj, time_t now, struct job **out, char *why, 
     j->status = ST_UNKNOWN;
     if (small_string(field_of(j, PF_STATUS), tmp, sizeof tmp))
         j->status = (uint8_t)job_status_parse(tmp);
-    j->final = j->status == ST_COMPLETED || j->status == ST_FAILED || j->status == ST_CANCELLED;
+    j->final = job_status_final(j->status);
     j->created_ok = small_string(field_of(j, PF_CREATED_AT), tmp, sizeof tmp) &&
                     job_parse_time_us(tmp, &j->created_us) == 0;
     time_t done;
@@ -439,6 +442,24 @@ out:
     return rc;
 }
 
+int job_new_bad(const struct page_job *pj, struct job **out)
+{
+    char tmp[64];
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    atomic_init(&j->refs, 1);
+    j->bad = true;
+    j->final = true; /* nothing to look at again: it has no id to ask for */
+    j->status = ST_UNKNOWN;
+    if (pj->object && small_string(pj->field[PF_STATUS], tmp, sizeof tmp))
+        j->status = (uint8_t)job_status_parse(tmp);
+    j->digest = fnv1a(pj->text.p, pj->text.len);
+    j->bytes = sizeof *j;
+    *out = j;
+    return 0;
+}
+
 int job_parse(const char *text, size_t len, time_t now, struct job **out, char *why,
               size_t whylen)
 {
@@ -457,4 +478,23 @@ int job_parse(const char *text, size_t len, time_t now, struct job **out, char *
         pj.text = (struct jt_span){text + i, (size_t)end - i};
     }
     return job_new(&pj, now, out, why, whylen);
+}
+
+int job_parse_element(const char *text, size_t len, time_t now, struct job **out)
+{
+    char why[128];
+    struct page_job pj;
+    int rc = job_parse(text, len, now, out, why, sizeof why);
+    if (rc != -EINVAL)
+        return rc;
+    if (page_parse_job(text, len, &pj) != 0) {
+        struct jt_scan sc = {.utf8 = JT_UTF8_REPORT};
+        size_t i = jt_skip_ws(text, len, 0);
+        ssize_t end = jt_skip(text, len, i, &sc);
+        if (end < 0)
+            return -EINVAL;
+        memset(&pj, 0, sizeof pj);
+        pj.text = (struct jt_span){text + i, (size_t)end - i};
+    }
+    return job_new_bad(&pj, out);
 }

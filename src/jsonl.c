@@ -1,3 +1,6 @@
+/* A view's .jsonl snapshot (jsonl.h): its lines, where each starts (a
+ * mark every JSONL_MARK lines, the rest summed from the lengths), and the
+ * unfinished jobs' texts it holds. */
 #include "jsonl.h"
 
 #include <errno.h>

@@ -1,3 +1,6 @@
+/* JSON as text (jsontext.h): validate, walk, re-indent and compact without
+ * converting numbers or strings, so what the API sent is shown byte for
+ * byte; UTF-8 judged as jansson judges it, bad bytes mended to U+FFFD. */
 #include "jsontext.h"
 
 #include <pthread.h>

@@ -1,3 +1,5 @@
+/* The API as a source (lister.h): list pages and single jobs through the
+ * HTTP client, each parsed in the calling thread as soon as it arrives. */
 #include "lister.h"
 
 #include <errno.h>
@@ -55,27 +57,27 @@ static int on_page(struct http_req *r, void *arg)
     if (rc == -EBADMSG)
         return rc;
     struct job **jobs = rc ? NULL : malloc((pg.n ? pg.n : 1) * sizeof *jobs);
-    size_t n = 0, bad = 0;
+    size_t n = 0;
     if (!rc && !jobs)
         rc = -ENOMEM;
     for (size_t i = 0; rc == 0 && i < pg.n; i++) {
         char why[128];
         int jr = job_new(&pg.jobs[i], f->now, &jobs[n], why, sizeof why);
-        if (jr == 0) {
-            n++;
-        } else if (jr == -EINVAL) {
-            bad++;
+        if (jr == -EINVAL) {
             log_bad_job(&pg.jobs[i], why);
-        } else {
-            rc = jr;
+            jr = job_new_bad(&pg.jobs[i], &jobs[n]); /* it keeps its place */
         }
+        if (jr == 0)
+            n++;
+        else
+            rc = jr;
     }
-    if (rc == 0 && pg.total > LISTER_MAX_TOTAL) {
+    if (rc == 0 && pg.total > SOURCE_MAX_TOTAL) {
         char msg[64];
         snprintf(msg, sizeof msg, "implausible total of %ld jobs refused", pg.total);
         fail(f, -EIO, offset, msg);
     } else if (rc == 0 && !f->err) {
-        rc = f->sink->page(f->sink, offset, jobs, n, bad, pg.total);
+        rc = f->sink->page(f->sink, offset, jobs, n, pg.total);
         n = 0; /* the sink's now */
     }
     for (size_t i = 0; i < n; i++)
@@ -88,23 +90,24 @@ static int on_page(struct http_req *r, void *arg)
     return 0;
 }
 
-static char *page_url(const struct lister *l, const char *status, long offset)
+char *lister_page_url(const char *api_url, const char *status, int limit, long offset)
 {
     char *u = NULL;
     int rc;
     if (status)
-        rc = asprintf(&u, "%s/scrape/jobs?status=%s&limit=%d&offset=%ld", l->api_url, status,
-                      l->page_size, offset);
+        rc = asprintf(&u, "%s/scrape/jobs?status=%s&limit=%d&offset=%ld", api_url, status, limit,
+                      offset);
     else
-        rc = asprintf(&u, "%s/scrape/jobs?limit=%d&offset=%ld", l->api_url, l->page_size, offset);
+        rc = asprintf(&u, "%s/scrape/jobs?limit=%d&offset=%ld", api_url, limit, offset);
     return rc < 0 ? NULL : u;
 }
 
-static int http_pages(void *ctx, const char *status, const long *offsets, size_t n,
-                      int64_t deadline, time_t now, struct page_sink *sink, char *err,
-                      size_t errlen)
+static int http_pages(void *ctx, const struct source_call *call, const char *status,
+                      const long *offsets, size_t n, struct page_sink *sink)
 {
     struct lister *l = ctx;
+    char *err = call->err;
+    size_t errlen = call->errlen;
     err[0] = '\0';
     if (n == 0)
         return 0;
@@ -116,15 +119,15 @@ static int http_pages(void *ctx, const char *status, const long *offsets, size_t
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        if (!(urls[i] = page_url(l, status, offsets[i]))) {
+        if (!(urls[i] = lister_page_url(l->api_url, status, l->page_size, offsets[i]))) {
             rc = -ENOMEM;
             goto out;
         }
         reqs[i].url = urls[i];
         reqs[i].kind = HTTP_LIST;
     }
-    struct fetch f = {.reqs = reqs, .offsets = offsets, .sink = sink, .now = now};
-    http_run_each(l->http, reqs, n, deadline, on_page, &f);
+    struct fetch f = {.reqs = reqs, .offsets = offsets, .sink = sink, .now = call->now};
+    http_run_each(l->http, reqs, n, call->deadline, on_page, &f);
     rc = f.err;
     if (rc)
         snprintf(err, errlen, "%s", f.errmsg);
@@ -178,16 +181,18 @@ static int on_detail(struct http_req *r, void *arg)
     return 0;
 }
 
-static int http_job(void *ctx, const char *id, size_t idlen, int64_t deadline, time_t now,
-                    struct job **out, char *err, size_t errlen)
+static int http_job(void *ctx, const struct source_call *call, const char *id, size_t idlen,
+                    struct job **out)
 {
     struct lister *l = ctx;
+    char *err = call->err;
+    size_t errlen = call->errlen;
     char *u = job_url(l, id, idlen);
     if (!u)
         return -ENOMEM;
     struct http_req r = {.url = u, .kind = HTTP_DETAIL};
-    struct detail d = {.now = now};
-    http_run_each(l->http, &r, 1, deadline, on_detail, &d);
+    struct detail d = {.now = call->now};
+    http_run_each(l->http, &r, 1, call->deadline, on_detail, &d);
     free(u);
     int rc = r.err ? r.err : d.err;
     if (r.err)
@@ -211,92 +216,7 @@ static int http_job(void *ctx, const char *id, size_t idlen, int64_t deadline, t
     return 0;
 }
 
-struct details {
-    struct http_req *reqs;
-    const struct job_id *ids;
-    struct page_sink *sink;
-    time_t now;
-    int err;
-    char errmsg[320];
-};
-
-static void details_fail(struct details *d, int err, const struct job_id *id, const char *msg)
-{
-    if (d->err)
-        return;
-    d->err = err;
-    snprintf(d->errmsg, sizeof d->errmsg, "job %.*s: %s", (int)(id->len > 100 ? 100 : id->len),
-             id->id, msg);
-}
-
-static int on_detail_of_many(struct http_req *r, void *arg)
-{
-    struct details *d = arg;
-    size_t i = (size_t)(r - d->reqs);
-    const struct job_id *id = &d->ids[i];
-    int rc = 0;
-    if (r->err == -ENOENT) {
-        rc = d->sink->job(d->sink, i, NULL, -ENOENT);
-    } else if (r->err) {
-        details_fail(d, r->err, id, r->errmsg);
-    } else {
-        struct page_job pj;
-        struct job *j = NULL;
-        char why[128];
-        if (page_parse_job(r->body, r->len, &pj) != 0)
-            return -EBADMSG;
-        rc = job_new(&pj, d->now, &j, why, sizeof why);
-        if (rc == 0 && (j->id_len != id->len || memcmp(j->id, id->id, id->len) != 0)) {
-            job_unref(j);
-            details_fail(d, -EIO, id, "the API answered with another job's id");
-        } else if (rc == 0) {
-            rc = d->sink->job(d->sink, i, j, 0);
-        } else if (rc == -EINVAL) {
-            details_fail(d, -EIO, id, why);
-            rc = 0;
-        }
-    }
-    http_req_clear(r);
-    if (rc)
-        details_fail(d, rc, id, strerror(-rc));
-    return 0;
-}
-
-static int http_jobs(void *ctx, const struct job_id *ids, size_t n, int64_t deadline, time_t now,
-                     struct page_sink *sink, char *err, size_t errlen)
-{
-    struct lister *l = ctx;
-    err[0] = '\0';
-    if (n == 0)
-        return 0;
-    struct http_req *reqs = calloc(n, sizeof *reqs);
-    int rc = reqs ? 0 : -ENOMEM;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        char *u = job_url(l, ids[i].id, ids[i].len);
-        if (!u)
-            rc = -ENOMEM;
-        reqs[i].url = u;
-        reqs[i].kind = HTTP_DETAIL;
-    }
-    if (rc == 0) {
-        struct details d = {.reqs = reqs, .ids = ids, .sink = sink, .now = now};
-        http_run_each(l->http, reqs, n, deadline, on_detail_of_many, &d);
-        rc = d.err;
-        if (rc)
-            snprintf(err, errlen, "%s", d.errmsg);
-    }
-    for (size_t i = 0; reqs && i < n; i++) {
-        free((char *)reqs[i].url);
-        http_req_clear(&reqs[i]);
-    }
-    free(reqs);
-    if (rc == -ENOMEM && !err[0])
-        snprintf(err, errlen, "out of memory");
-    return rc;
-}
-
-static const struct source_ops http_source_ops = {.pages = http_pages, .job = http_job,
-                                                  .jobs = http_jobs};
+static const struct source_ops http_source_ops = {.pages = http_pages, .job = http_job};
 
 struct source lister_source(struct lister *l)
 {

@@ -1,3 +1,5 @@
+/* Logging (log.h): levels, stderr or syslog, every message scrubbed of the
+ * API key before it leaves, and a bounded "log once" set. */
 #include "log.h"
 
 #include <pthread.h>

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "control.h"
 #include "fs.h"
 #include "http.h"
@@ -27,6 +28,7 @@
 #include "options.h"
 #include "page.h"
 #include "session.h"
+#include "store.h"
 
 #define KEY_ENV "FREDDY_API_KEY"
 #define KEY_MAX 4096
@@ -85,27 +87,32 @@ static int accept_page(struct http_req *r, void *arg)
     return r->err ? 0 : page_accept(r->body, r->len);
 }
 
+enum { PROBE_OK = 0, PROBE_REJECTED = 1, PROBE_FAILED = 2 };
+
 /* One small list call before mounting: a rejected key or an unreachable API
- * is reported on the terminal and nothing gets mounted. */
-static int probe(struct http_client *h, const struct options *o)
+ * is reported on the terminal and nothing gets mounted (unless a store lets
+ * the mount start offline: the caller decides). */
+static int probe(struct http_client *h, const struct options *o, char *why, size_t whylen)
 {
-    char *url = NULL;
-    if (asprintf(&url, "%s/scrape/jobs?limit=1", o->api_url) < 0)
+    char *url = lister_page_url(o->api_url, NULL, 1, 0);
+    if (!url)
         return -1;
     struct http_req r = {.url = url, .kind = HTTP_PROBE};
-    http_run_each(h, &r, 1, http_now_ms() + (int64_t)o->timeout * 1000, accept_page, NULL);
-    int rc = 0;
+    http_run_each(h, &r, 1, clock_mono_ms() + (int64_t)o->timeout * 1000, accept_page, NULL);
+    int rc = PROBE_OK;
     if (r.err) {
-        rc = -1;
-        if (r.status == 401 || r.status == 403)
-            fprintf(stderr, "scrapefs: API key rejected by %s (HTTP %ld)\n", o->api_url, r.status);
-        else if (r.status == 0)
-            fprintf(stderr, "scrapefs: cannot reach %s: %s\n", o->api_url, r.errmsg);
-        else if (r.status >= 200 && r.status < 300)
-            fprintf(stderr, "scrapefs: %s does not answer like the Freddy API: %s\n", o->api_url,
-                    r.errmsg);
-        else
-            fprintf(stderr, "scrapefs: %s answered %s\n", o->api_url, r.errmsg);
+        rc = PROBE_FAILED;
+        if (r.status == 401 || r.status == 403) {
+            rc = PROBE_REJECTED;
+            snprintf(why, whylen, "API key rejected by %s (HTTP %ld)", o->api_url, r.status);
+        } else if (r.status == 0) {
+            snprintf(why, whylen, "cannot reach %s: %s", o->api_url, r.errmsg);
+        } else if (r.status >= 200 && r.status < 300) {
+            snprintf(why, whylen, "%s does not answer like the Freddy API: %s", o->api_url,
+                     r.errmsg);
+        } else {
+            snprintf(why, whylen, "%s answered %s", o->api_url, r.errmsg);
+        }
     }
     http_req_clear(&r);
     free(url);
@@ -123,6 +130,7 @@ int main(int argc, char *argv[])
     struct pins *pins = NULL;
     struct notify *notify = NULL;
     struct control *control = NULL;
+    struct store *store = NULL;
     char *key = NULL, *mnt_abs = NULL;
     char err[512];
     int ret = 1;
@@ -176,12 +184,24 @@ int main(int argc, char *argv[])
         fprintf(stderr, "scrapefs: cannot start the HTTP client\n");
         goto out;
     }
-    int probed = probe(http, &o);
+    char why[512] = "";
+    int probed = probe(http, &o, why, sizeof why);
     /* threads do not survive fuse_daemonize()'s fork: start again after it */
     http_client_free(http);
     http = NULL;
-    if (probed != 0)
+    /* the store: where, and whether it knows this account already (looked
+     * at, not kept open: an SQLite connection must not cross the fork) */
+    if (!o.no_store && !o.cache_dir)
+        o.cache_dir = store_default_dir();
+    struct store_config sc = {.dir = o.cache_dir, .api_url = o.api_url, .key = key,
+                              .max_bytes = (size_t)o.disk_cache_size_mib << 20};
+    bool offline = probed == PROBE_FAILED && sc.dir && store_peek(&sc);
+    if (probed != PROBE_OK && !offline) {
+        fprintf(stderr, "scrapefs: %s\n", why);
         goto out;
+    }
+    if (offline)
+        fprintf(stderr, "scrapefs: %s; mounting offline from the store\n", why);
 
     /* fuse_daemonize() changes to /: keep the mount point's absolute path */
     mnt_abs = realpath(fo.mountpoint, NULL);
@@ -212,10 +232,26 @@ int main(int argc, char *argv[])
     struct source src = lister_source(&lister);
     struct cache_config cc = {.ttl_s = o.ttl, .timeout_s = o.timeout,
                               .cap_bytes = (size_t)o.cache_size_mib << 20,
-                              .full_refresh_s = o.full_refresh};
+                              .full_refresh_s = o.full_refresh,
+                              .departed = notify_departed, .departed_arg = notify};
+    if (sc.dir && store_open(&sc, &store) == 0)
+        cc.store = store;
     if (cache_new(&cc, &src, &cache) != 0 || pins_new(&pins) != 0) {
         log_error("out of memory");
         goto out_unmount;
+    }
+    if (store && cache_open_store(cache) == -EBADMSG) {
+        /* the store was damaged and set aside: start cold */
+        cache_free(cache);
+        cache = NULL;
+        if (cache_new(&cc, &src, &cache) != 0 || cache_open_store(cache) != 0) {
+            log_error("cannot start the cache");
+            goto out_unmount;
+        }
+    }
+    if (offline) {
+        cache_set_offline(cache);
+        log_warn("offline: %s; serving what the store holds until the API answers", why);
     }
     fsx.cache = cache;
     fsx.pins = pins;
@@ -257,7 +293,8 @@ out_session:
 out:
     notify_free(notify);
     pins_free(pins);
-    cache_free(cache);
+    cache_free(cache); /* writes what the store lacks first */
+    store_close(store);
     http_client_free(http);
     free(mnt_abs);
     if (key) {

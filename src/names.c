@@ -1,3 +1,5 @@
+/* Job ids and group names as file names (names.h): the reversible %XX
+ * encoding and its decoder. */
 #include "names.h"
 
 #include <errno.h>

@@ -1,3 +1,6 @@
+/* Telling the kernel to forget (notify.h), from one thread: listings and
+ * names at SIGHUP, the names of jobs that left a listing, the unfinished
+ * jobs' file names; and the stop, which ends whatever the kernel does. */
 #include "notify.h"
 
 #include <errno.h>
@@ -11,20 +14,30 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "idmap.h"
+#include "cache.h"
+#include "clock.h"
 #include "log.h"
+#include "names.h"
+#include "nameset.h"
+#include "pins.h"
 #include "tree.h"
+#include "vec.h"
 
 /* The kernel holds at most this many names worth telling about; beyond, the
  * oldest simply expire on their own (within ttl). */
-#define MAX_NEGATIVES 4096
+#define MAX_NAMES 4096
 
-struct negative {
-    int64_t until;   /* CLOCK_MONOTONIC ms */
-    size_t len;      /* of key */
-    char key[];      /* the parent's inode (8 bytes), then the name and a
-                        NUL (libfuse sends it along) */
+/* A name the kernel may hold: its directory's inode and the name. */
+struct held_name {
+    uint64_t parent;
+    size_t len;
+    char name[256];
 };
+VEC_NAMED(held_names, struct held_name);
+
+/* The names of jobs that left listings, to forget, at most this many at a
+ * time (beyond, the kernel's names expire with ttl). */
+#define MAX_GONE 20000
 
 struct notify {
     int pipe[2];                /* wakes the thread: one byte per request */
@@ -36,19 +49,13 @@ struct notify {
     char abort_path[64];        /* /sys/fs/fuse/connections/N/abort, or "" */
     _Atomic bool stopping;
     _Atomic uint64_t passes;    /* refreshes done */
-    pthread_mutex_t mu;         /* guards negatives and done */
+    pthread_mutex_t mu;         /* guards names and done */
     pthread_cond_t cv;          /* done changed */
-    struct idmap negatives;     /* key -> struct negative */
+    struct nameset names;       /* the parent's inode (8 bytes), then the name */
+    struct held_names gone;     /* names to forget now: jobs that left a listing */
     bool done;                  /* the thread has ended */
     bool stuck;                 /* it never ended: n must outlive it */
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int notify_new(struct notify **out)
 {
@@ -65,16 +72,9 @@ int notify_new(struct notify **out)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&n->cv, &ca);
     pthread_condattr_destroy(&ca);
+    nameset_init(&n->names, MAX_NAMES);
     *out = n;
     return 0;
-}
-
-static void negatives_clear(struct notify *n)
-{
-    for (size_t i = 0; i < n->negatives.cap; i++)
-        if (n->negatives.slots[i].hash)
-            free(n->negatives.slots[i].val);
-    idmap_clear(&n->negatives);
 }
 
 void notify_free(struct notify *n)
@@ -84,8 +84,8 @@ void notify_free(struct notify *n)
     notify_stop(n);
     if (n->stuck)
         return; /* the process is ending; the thread may still wake up in n */
-    negatives_clear(n);
-    idmap_free(&n->negatives);
+    nameset_clear(&n->names);
+    vec_free(&n->gone);
     close(n->pipe[0]);
     close(n->pipe[1]);
     pthread_cond_destroy(&n->cv);
@@ -105,29 +105,37 @@ void notify_name(struct notify *n, uint64_t parent, const char *name, double tim
 {
     if (timeout <= 0)
         return;
-    size_t nl = strlen(name), len = sizeof parent + nl;
+    size_t nl = strlen(name);
     char key[sizeof parent + 256];
     if (nl > 255)
         return;
     memcpy(key, &parent, sizeof parent);
     memcpy(key + sizeof parent, name, nl);
-    int64_t until = mono_ms() + (int64_t)(timeout * 1000);
     pthread_mutex_lock(&n->mu);
-    struct negative *ng = idmap_get(&n->negatives, key, len);
-    if (!ng && n->negatives.count >= MAX_NEGATIVES)
-        negatives_clear(n);
-    if (!ng && (ng = malloc(sizeof *ng + len + 1)) != NULL) {
-        memcpy(ng->key, key, len);
-        ng->key[len] = '\0';
-        ng->len = len;
-        if (idmap_put(&n->negatives, ng->key, len, ng)) {
-            free(ng);
-            ng = NULL;
-        }
-    }
-    if (ng && until > ng->until)
-        ng->until = until;
+    nameset_put(&n->names, key, sizeof parent + nl, clock_mono_ms() + (int64_t)(timeout * 1000));
     pthread_mutex_unlock(&n->mu);
+}
+
+void notify_departed(void *arg, int view, const char *id, size_t len)
+{
+    struct notify *n = arg;
+    struct held_name h;
+    struct node dir = {.kind = view == VIEW_ALL ? NK_JOBS : view < VIEW_COUNT ? NK_STATUS : NK_GROUP,
+                       .view = view};
+    if (names_encode(id, len, h.name) < 0)
+        return;
+    h.parent = tree_ino(&dir);
+    h.len = strlen(h.name);
+    pthread_mutex_lock(&n->mu);
+    bool wake = n->gone.n == 0;
+    if (n->gone.n < MAX_GONE)
+        vec_push(&n->gone, h); /* out of memory: the name expires with ttl */
+    pthread_mutex_unlock(&n->mu);
+    if (wake) {
+        char b = 'd';
+        ssize_t r = write(n->pipe[1], &b, 1);
+        (void)r;
+    }
 }
 
 uint64_t notify_passes(struct notify *n)
@@ -135,25 +143,15 @@ uint64_t notify_passes(struct notify *n)
     return atomic_load(&n->passes);
 }
 
-/* Takes the negative names that have not expired yet, as one array. */
-static struct negative **take_negatives(struct notify *n, size_t *count)
+static void take_name(void *arg, const char *key, size_t len)
 {
-    int64_t now = mono_ms();
-    *count = 0;
-    pthread_mutex_lock(&n->mu);
-    struct negative **out = malloc((n->negatives.count ? n->negatives.count : 1) * sizeof *out);
-    for (size_t i = 0; i < n->negatives.cap; i++) {
-        struct negative *ng = n->negatives.slots[i].val;
-        if (!n->negatives.slots[i].hash)
-            continue;
-        if (out && ng->until > now)
-            out[(*count)++] = ng;
-        else
-            free(ng);
-    }
-    idmap_clear(&n->negatives);
-    pthread_mutex_unlock(&n->mu);
-    return out;
+    struct held_names *out = arg;
+    struct held_name h;
+    memcpy(&h.parent, key, sizeof h.parent);
+    h.len = len - sizeof h.parent;
+    memcpy(h.name, key + sizeof h.parent, h.len);
+    h.name[h.len] = '\0';
+    vec_push(out, h); /* out of memory: that name expires on its own */
 }
 
 /* One refresh: the cache first, then everything the kernel may hold of it. */
@@ -168,22 +166,27 @@ static void pass(struct notify *n)
         if (tree_is_listing(&nd) || nd.kind == NK_BYDOMAIN || nd.kind == NK_BYDATE)
             fuse_lowlevel_notify_inval_inode(n->se, tree_fixed_nodes[i].ino, 0, 0);
     }
-    /* names held as absent, or as a .jsonl's version */
-    size_t count;
-    struct negative **neg = take_negatives(n, &count);
-    for (size_t i = 0; i < count; i++) {
-        uint64_t parent;
-        memcpy(&parent, neg[i]->key, sizeof parent);
-        if (!atomic_load(&n->stopping))
-            fuse_lowlevel_notify_inval_entry(n->se, parent, neg[i]->key + sizeof parent,
-                                             neg[i]->len - sizeof parent);
-        free(neg[i]);
+    /* the group directories (by-domain/<host>/, by-date/<day>/): their
+     * listings and attributes too */
+    size_t groups = cache_group_count(n->cache);
+    for (size_t g = 0; g < groups && !atomic_load(&n->stopping); g++) {
+        struct node nd = {.kind = NK_GROUP, .view = (int)(VIEW_COUNT + g)};
+        fuse_lowlevel_notify_inval_inode(n->se, tree_ino(&nd), 0, 0);
     }
-    free(neg);
+    /* names held as absent, or as a .jsonl's version; copied out first: a
+     * notification may wait on a lookup, which may want the mutex */
+    struct held_names names = {0};
+    pthread_mutex_lock(&n->mu);
+    nameset_drain(&n->names, clock_mono_ms(), take_name, &names);
+    pthread_mutex_unlock(&n->mu);
+    for (size_t i = 0; i < names.n && !atomic_load(&n->stopping); i++)
+        fuse_lowlevel_notify_inval_entry(n->se, names.v[i].parent, names.v[i].name,
+                                         names.v[i].len);
+    vec_free(&names);
     /* an unfinished job's file names point at the version they were looked
      * up with: the kernel must ask again */
     uint64_t *inos = NULL;
-    count = pins_job_inodes(n->pins, &inos);
+    size_t count = pins_job_inodes(n->pins, &inos);
     for (size_t i = 0; i < count && !atomic_load(&n->stopping); i++) {
         struct node f;
         if (!tree_decode(inos[i], &f) || f.kind != NK_JOBFILE)
@@ -196,6 +199,18 @@ static void pass(struct notify *n)
     atomic_fetch_add(&n->passes, 1);
 }
 
+/* Tells the kernel to forget the names of jobs that left listings. */
+static void forget_gone(struct notify *n)
+{
+    pthread_mutex_lock(&n->mu);
+    struct held_names gone = n->gone;
+    memset(&n->gone, 0, sizeof n->gone);
+    pthread_mutex_unlock(&n->mu);
+    for (size_t i = 0; i < gone.n && !atomic_load(&n->stopping); i++)
+        fuse_lowlevel_notify_inval_entry(n->se, gone.v[i].parent, gone.v[i].name, gone.v[i].len);
+    vec_free(&gone);
+}
+
 static void *run(void *arg)
 {
     struct notify *n = arg;
@@ -206,7 +221,10 @@ static void *run(void *arg)
             continue;
         if (r <= 0 || atomic_load(&n->stopping))
             break;
-        pass(n);
+        bool refresh = memchr(buf, 'r', (size_t)r) != NULL;
+        if (refresh)
+            pass(n);
+        forget_gone(n);
     }
     pthread_mutex_lock(&n->mu);
     n->done = true;
@@ -288,7 +306,7 @@ void notify_stop(struct notify *n)
     char b = 'q';
     ssize_t r = write(n->pipe[1], &b, 1);
     (void)r;
-    if (!wait_done(n, mono_ms() + 3000)) {
+    if (!wait_done(n, clock_mono_ms() + 3000)) {
         /* a notification waits on a lookup that will never be answered:
          * abort the connection, which fails both */
         int fd = n->abort_path[0] ? open(n->abort_path, O_WRONLY | O_CLOEXEC) : -1;
@@ -300,7 +318,7 @@ void notify_stop(struct notify *n)
             log_warn("a kernel notification is stuck and %s cannot be opened",
                      n->abort_path[0] ? n->abort_path : "the connection's abort file");
         }
-        if (!wait_done(n, mono_ms() + 3000)) {
+        if (!wait_done(n, clock_mono_ms() + 3000)) {
             pthread_detach(n->thread);
             n->stuck = true;
             return;

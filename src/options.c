@@ -1,3 +1,5 @@
+/* The command line (options.h): scrapefs's options taken out of FUSE's
+ * arguments, every value checked, every default in one place. */
 #include "options.h"
 
 #include <errno.h>
@@ -6,13 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
 /* Raw strings as fuse_opt stores them; validated in one place afterwards. */
 struct raw_opts {
     char *api_url, *api_key_file, *auth, *ttl, *timeout, *retries, *max_conns,
-        *cache_size, *page_size, *full_refresh, *ca_file, *log_level, *api_key;
+        *cache_size, *page_size, *full_refresh, *ca_file, *log_level, *api_key, *cache_dir,
+        *disk_cache_size;
     char *pos[3];
     int npos;
     bool help, version, allow_other;
@@ -38,6 +42,8 @@ static const struct fuse_opt opt_table[] = {
     OPT("ca_file", ca_file),
     OPT("log_level", log_level),
     OPT("api_key", api_key),
+    OPT("cache_dir", cache_dir),
+    OPT("disk_cache_size", disk_cache_size),
     FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
@@ -64,6 +70,11 @@ const char options_usage[] =
     "    page_size=N        jobs per list call, 1-100 (default 100)\n"
     "    full_refresh=SECONDS  read a listing in full at least this often; between,\n"
     "                       a refresh re-reads only what changed (default 600; 0: always)\n"
+    "    cache_dir=DIR      where the store of what was learned lives (default\n"
+    "                       $CACHE_DIRECTORY, else $XDG_CACHE_HOME/scrapefs, else\n"
+    "                       ~/.cache/scrapefs); none: keep everything in memory\n"
+    "    disk_cache_size=MIB  disk the store may take (default 1024); the least\n"
+    "                       recently used job texts go first, listings stay\n"
     "    ca_file=PATH       extra CA bundle for TLS (verification is always on)\n"
     "    log_level=LEVEL    error, warn (default), info or debug (-d implies debug)\n"
     "\n"
@@ -110,6 +121,7 @@ void options_init(struct options *o)
     o->cache_size_mib = 256;
     o->page_size = 100;
     o->full_refresh = 600;
+    o->disk_cache_size_mib = 1024;
     o->log_level = LOGL_WARN;
 }
 
@@ -118,14 +130,20 @@ void options_free(struct options *o)
     free(o->api_url);
     free(o->api_key_file);
     free(o->ca_file);
+    free(o->cache_dir);
     free(o->mountpoint);
     memset(o, 0, sizeof *o);
 }
 
-/* Parses a whole decimal integer in [lo, hi]; anything else is an error. */
-static int parse_int(const char *name, const char *s, long lo, long hi, long *out,
-                     char *err, size_t errlen)
+struct bounds {
+    long lo, hi;
+};
+
+/* Parses a whole decimal integer in [b.lo, b.hi]; anything else is an error. */
+static int parse_int(const char *name, const char *s, struct bounds b, long *out, char *err,
+                     size_t errlen)
 {
+    long lo = b.lo, hi = b.hi;
     char *end;
     errno = 0;
     long v = s && *s ? strtol(s, &end, 10) : 0;
@@ -142,8 +160,13 @@ static char *absolute_path(const char *p)
 {
     if (p[0] == '/')
         return strdup(p);
-    char *abs = realpath(p, NULL);
-    return abs ? abs : strdup(p);
+    char *abs = realpath(p, NULL), cwd[PATH_MAX];
+    if (abs)
+        return abs;
+    /* not there yet (a directory to make): from the working directory */
+    if (!getcwd(cwd, sizeof cwd) || asprintf(&abs, "%s/%s", cwd, p) < 0)
+        return NULL;
+    return abs;
 }
 
 static int validate(struct raw_opts *r, struct options *o, char *err, size_t errlen)
@@ -192,39 +215,56 @@ static int validate(struct raw_opts *r, struct options *o, char *err, size_t err
         }
     }
     if (r->ttl) {
-        if (parse_int("ttl", r->ttl, 0, 86400 * 365, &v, err, errlen))
+        if (parse_int("ttl", r->ttl, (struct bounds){0, 86400 * 365}, &v, err, errlen))
             return -1;
         o->ttl = (int)v;
     }
     if (r->timeout) {
-        if (parse_int("timeout", r->timeout, 1, 3600, &v, err, errlen))
+        if (parse_int("timeout", r->timeout, (struct bounds){1, 3600}, &v, err, errlen))
             return -1;
         o->timeout = (int)v;
     }
     if (r->retries) {
-        if (parse_int("retries", r->retries, 0, 20, &v, err, errlen))
+        if (parse_int("retries", r->retries, (struct bounds){0, 20}, &v, err, errlen))
             return -1;
         o->retries = (int)v;
     }
     if (r->max_conns) {
-        if (parse_int("max_conns", r->max_conns, 1, 64, &v, err, errlen))
+        if (parse_int("max_conns", r->max_conns, (struct bounds){1, 64}, &v, err, errlen))
             return -1;
         o->max_conns = (int)v;
     }
     if (r->cache_size) {
-        if (parse_int("cache_size", r->cache_size, 1, 1024L * 1024, &v, err, errlen))
+        if (parse_int("cache_size", r->cache_size, (struct bounds){1, 1024L * 1024},
+                      &v, err, errlen))
             return -1;
         o->cache_size_mib = v;
     }
     if (r->page_size) {
-        if (parse_int("page_size", r->page_size, 1, 100, &v, err, errlen))
+        if (parse_int("page_size", r->page_size, (struct bounds){1, 100}, &v, err, errlen))
             return -1;
         o->page_size = (int)v;
     }
     if (r->full_refresh) {
-        if (parse_int("full_refresh", r->full_refresh, 0, 86400 * 365, &v, err, errlen))
+        if (parse_int("full_refresh", r->full_refresh, (struct bounds){0, 86400 * 365},
+                      &v, err, errlen))
             return -1;
         o->full_refresh = (int)v;
+    }
+    if (r->disk_cache_size) {
+        if (parse_int("disk_cache_size", r->disk_cache_size,
+                      (struct bounds){1, 1024L * 1024 * 16}, &v, err, errlen))
+            return -1;
+        o->disk_cache_size_mib = v;
+    }
+    if (r->cache_dir && !*r->cache_dir) {
+        snprintf(err, errlen, "invalid value for cache_dir: '' (expected a directory or none)");
+        return -1;
+    }
+    if (r->cache_dir && strcmp(r->cache_dir, "none") == 0) {
+        o->no_store = true;
+    } else if (r->cache_dir && !(o->cache_dir = absolute_path(r->cache_dir))) {
+        goto nomem;
     }
     if (r->log_level) {
         int l = log_level_parse(r->log_level);
@@ -275,6 +315,8 @@ out:
     free(r.full_refresh);
     free(r.ca_file);
     free(r.log_level);
+    free(r.cache_dir);
+    free(r.disk_cache_size);
     if (r.api_key) {
         explicit_bzero(r.api_key, strlen(r.api_key));
         free(r.api_key);

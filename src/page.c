@@ -1,3 +1,5 @@
+/* List pages and detail answers parsed in one pass (page.h): each job's
+ * span and the spans of the fields scrapefs reads. */
 #include "page.h"
 
 #include <errno.h>
@@ -224,8 +226,3 @@ int page_accept(const char *body, size_t len)
     return rc;
 }
 
-int page_accept_job(const char *body, size_t len)
-{
-    struct page_job pj;
-    return page_parse_job(body, len, &pj);
-}

@@ -1,3 +1,5 @@
+/* What the kernel's inodes show (pins.h): a table from inode to its
+ * lookup count and pinned content, kept until FORGET. */
 #include "pins.h"
 
 #include <errno.h>

@@ -1,3 +1,5 @@
+/* The FUSE session's set-up (session.h): mount options, and the INIT hook
+ * that grants parallel directory operations libfuse 3.14 forgets. */
 #include "session.h"
 
 #include <errno.h>
@@ -98,10 +100,4 @@ int session_hook_init(struct fuse_session *se)
     if (fd < 0)
         return -EBADF;
     return fuse_session_custom_io(se, &io, fd);
-}
-
-void session_init_state(bool *offered, bool *granted)
-{
-    *offered = atomic_load(&g_offered);
-    *granted = atomic_load(&g_granted);
 }

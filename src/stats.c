@@ -1,9 +1,22 @@
+/* The .scrapefs/stats document (stats.h), built with jansson from
+ * counters only. */
 #include "stats.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* An ISO 8601 UTC time, in a static buffer (one document at a time per
+ * thread is all that uses it). */
+static const char *iso_time(time_t t)
+{
+    static _Thread_local char when[32];
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return when;
+}
 
 static json_t *counters(const uint64_t *vals, const char *const *names, int n)
 {
@@ -16,8 +29,6 @@ static json_t *counters(const uint64_t *vals, const char *const *names, int n)
 char *stats_render(const struct http_stats *h, const struct cache_stats *c,
                    const struct stats_about *about, size_t *len)
 {
-    static const char *const view_names[VIEW_COUNT] = {"all", "pending", "processing",
-                                                       "completed", "failed", "cancelled"};
     json_t *root = json_object();
     if (!root)
         return NULL;
@@ -36,7 +47,7 @@ char *stats_render(const struct http_stats *h, const struct cache_stats *c,
     json_object_set_new(cache, "bytes", json_integer((json_int_t)c->bytes));
     json_object_set_new(cache, "cap_bytes", json_integer((json_int_t)c->cap_bytes));
     json_object_set_new(cache, "jobs_known", json_integer((json_int_t)c->entries));
-    json_object_set_new(cache, "jobs_rendered", json_integer((json_int_t)c->renders));
+    json_object_set_new(cache, "jobs_rendered", json_integer((json_int_t)c->texts));
     json_object_set_new(cache, "pinned_inodes", json_integer((json_int_t)c->pinned_inodes));
     json_object_set_new(cache, "pinned_bytes", json_integer((json_int_t)c->pinned_bytes));
     json_object_set_new(root, "cache", cache);
@@ -61,17 +72,26 @@ char *stats_render(const struct http_stats *h, const struct cache_stats *c,
         json_object_set_new(listings, view_names[v], l);
     }
     json_object_set_new(root, "listings", listings);
+    json_object_set_new(root, "offline", json_boolean(c->offline));
+    if (c->store) {
+        json_t *st = json_object();
+        json_object_set_new(st, "path", json_string(c->store_path));
+        json_object_set_new(st, "bytes", json_integer((json_int_t)c->store_bytes));
+        json_object_set_new(st, "jobs_held", json_integer((json_int_t)c->store_texts));
+        json_object_set_new(st, "reads", json_integer((json_int_t)c->store_reads));
+        json_object_set_new(st, "last_write", c->store_last_write ? json_string(iso_time(c->store_last_write))
+                                                                   : json_null());
+        json_object_set_new(root, "store", st);
+    } else {
+        json_object_set_new(root, "store", json_null());
+    }
     json_object_set_new(root, "domains", json_integer((json_int_t)c->groups[GROUP_DOMAIN]));
     json_object_set_new(root, "dates", json_integer((json_int_t)c->groups[GROUP_DATE]));
 
     if (c->last_error_at) {
         json_t *le = json_object();
-        char when[32];
-        struct tm tm;
-        gmtime_r(&c->last_error_at, &tm);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
         json_object_set_new(le, "message", json_string(c->last_error));
-        json_object_set_new(le, "at", json_string(when));
+        json_object_set_new(le, "at", json_string(iso_time(c->last_error_at)));
         json_object_set_new(root, "last_error", le);
     } else {
         json_object_set_new(root, "last_error", json_null());

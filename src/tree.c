@@ -1,10 +1,11 @@
+/* The inode scheme and the fixed part of the tree (tree.h), as a table. */
 #include "tree.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#include "cache.h"
 #include "job.h"
+#include "views.h"
 
 #define JOB_TAG (1ULL << 62)
 #define GROUP_TAG (2ULL << 62)

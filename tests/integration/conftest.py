@@ -290,11 +290,16 @@ def _mounted(path):
     return False
 
 
-def daemon_env(env_key, extra=None):
+def daemon_env(env_key, extra=None, cache_home=None):
     """The daemon's environment; extra (a dict) is applied last, e.g. to tune
-    ASAN_OPTIONS for one test."""
+    ASAN_OPTIONS for one test. cache_home: where its store goes
+    ($XDG_CACHE_HOME/scrapefs), so that tests never share one and never
+    write to the user's ~/.cache."""
     env = dict(os.environ)
     env.pop("FREDDY_API_KEY", None)
+    env.pop("CACHE_DIRECTORY", None)
+    if cache_home is not None:
+        env["XDG_CACHE_HOME"] = cache_home
     if env_key is not None:
         env["FREDDY_API_KEY"] = env_key
     env["ASAN_OPTIONS"] = ASAN_OPTIONS
@@ -312,7 +317,7 @@ class Mount:
     """A running `scrapefs -f` and its mount point."""
 
     def __init__(self, binary, workdir, sim, opts, env_key, extra_args, positional_url,
-                 env=None):
+                 env=None, cache_home=None):
         os.makedirs(workdir, exist_ok=True)
         self.binary = binary
         self.sim = sim
@@ -329,8 +334,10 @@ class Mount:
         args.append(self.path)
         self.args = args
         self._log = open(self.log_path, "wb")
+        self.cache_home = cache_home or os.path.join(workdir, "cache")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=daemon_env(env_key, env))
+                                     stdin=subprocess.DEVNULL,
+                                     env=daemon_env(env_key, env, self.cache_home))
         self.done = False
         end = time.monotonic() + 15
         while not _mounted(self.path):
@@ -425,12 +432,13 @@ class _MountFactory:
         self._next = 0
 
     def __call__(self, sim, opts="ttl=30", env_key="test-key", extra_args=(),
-                 positional_url=True, env=None):
+                 positional_url=True, env=None, cache_home=None):
+        """cache_home: another mount's (m.cache_home) to start from its store."""
         with self._lock:
             n = self._next
             self._next += 1
         m = Mount(self.binary, os.path.join(self.tmpdir, "m%d" % n),
-                  sim, opts, env_key, extra_args, positional_url, env)
+                  sim, opts, env_key, extra_args, positional_url, env, cache_home)
         with self._lock:
             self.mounts.append(m)
         return m
@@ -485,7 +493,8 @@ def run_scrapefs(scrapefs_bin, tmp_path):
         os.makedirs(mnt)
         argv = [scrapefs_bin] + [mnt if a == "MNT" else a for a in args]
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             stdin=subprocess.DEVNULL, env=daemon_env(env_key))
+                             stdin=subprocess.DEVNULL,
+                             env=daemon_env(env_key, cache_home=mnt + "-cache"))
         mounted = False
         try:
             out, err = p.communicate(timeout=timeout)

@@ -263,8 +263,11 @@ def json_equal(a, b):
 
 
 def pages(n, page_size=100):
-    """List calls a view of n jobs costs: ceil(n / page_size), at least one."""
-    return max(1, -(-n // page_size))
+    """List calls a full read of a view of n jobs costs (README "Freshness and
+    caching"): ceil(n / page_size), at least one, and, when that is more than
+    one page, the newest page read again to close the walk."""
+    p = max(1, -(-n // page_size))
+    return p + (p > 1)
 
 
 def is_ro_dir(st):

@@ -316,12 +316,13 @@ def test_refresh_refetches_listings(sim, mount):
     assert listdir_b(os.path.join(bt, "2026-12-05")) == {b"job_after_refresh"}
     assert expected_names(jobs, "pending") == listdir_b(pdir)
     n_pending = len([j for j in jobs if j["status"] == "pending"])
-    want = pages(len(jobs), 10) + pages(n_pending, 10)
+    # refreshed cheaply or in full: never more than reading both again
+    most = pages(len(jobs), 10) + pages(n_pending, 10)
     lst, det, oth = s.requests()
-    assert (lst, det, oth) == (want, 0, 0), s.stats()
+    assert 2 <= lst <= most and (det, oth) == (0, 0), s.stats()
     d1 = daemon_stats(m)
-    assert d1["requests"]["list"] - d0["requests"]["list"] == want, (d0["requests"],
-                                                                     d1["requests"])
+    assert d1["requests"]["list"] - d0["requests"]["list"] == lst, (d0["requests"],
+                                                                    d1["requests"])
     # and fresh again for ttl: no more requests
     s.reset()
     listdir_b(m.jobs), listdir_b(pdir), listdir_b(bd)

@@ -56,14 +56,19 @@ def test_waiters_share_a_failed_listing(sim, mount):
 
 
 def test_waiters_share_a_hanging_job(sim, mount):
-    """Four reads of a job whose text was evicted, while detail calls hang:
-    one request, and each read ends within timeout + 2 s."""
+    """Four reads of a job whose text was evicted (and no store to bring it
+    back from), while detail calls hang: one request, and each read ends
+    within timeout + 2 s."""
     s = sim(jobs=300, item_count=100)
-    m = mount(s, opts="ttl=30,retries=1,cache_size=1,timeout=%d" % TIMEOUT)
+    m = mount(s, opts="ttl=30,retries=1,cache_size=1,cache_dir=none,timeout=%d" % TIMEOUT)
     jobs = [j for j in s.jobs() if j["status"] == "completed"]
     names = listdir_b(os.path.join(m.jobs, "by-status", "completed"))
     assert len(names) == len(jobs)
-    first = jobs[0]  # evicted by now: the cache holds 1 MiB, the view more
+    first = jobs[0]
+    # read every other job: the cache holds 1 MiB, so the first one's text
+    # is evicted by the time they are all read
+    for j in jobs[1:]:
+        read_bytes(os.path.join(m.jobs, "by-status", "completed", j["job_id"], "job.json"))
     assert daemon_stats(m)["cache"]["evictions"] > 0
     p = os.path.join(m.jobs, "by-status", "completed", first["job_id"], "job.json")
     s.fault("hang", target="detail", count=-1)
@@ -85,9 +90,11 @@ def test_one_read_of_uncached_data_waits_one_timeout(sim, mount):
     """A failed read is retried by the kernel at once: the retry must fail at
     once too (the failure is remembered), not wait a second timeout."""
     s = sim(jobs=300, item_count=100)
-    m = mount(s, opts="ttl=30,retries=0,cache_size=1,timeout=%d" % TIMEOUT)
+    m = mount(s, opts="ttl=30,retries=0,cache_size=1,cache_dir=none,timeout=%d" % TIMEOUT)
     jobs = [j for j in s.jobs() if j["status"] == "completed"]
     listdir_b(os.path.join(m.jobs, "by-status", "completed"))
+    for j in jobs[1:]:  # the cache holds 1 MiB: the first job's text goes
+        read_bytes(os.path.join(m.jobs, "by-status", "completed", j["job_id"], "job.json"))
     p = os.path.join(m.jobs, "by-status", "completed", jobs[0]["job_id"], "job.json")
     os.stat(p)  # the name and size need no text
     s.fault("hang", target="detail", count=-1)

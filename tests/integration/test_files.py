@@ -198,10 +198,15 @@ def test_xattrs(fsim, fmnt):
         paths = [job_path(m.path, job["job_id"])]
         paths += [job_path(m.path, job["job_id"], f) for f in sorted(JOB_FILES)]
         paths.append(job_path(m.path, job["job_id"], "job.json", status=job["status"]))
+        dir_names = set(os.listxattr(paths[0]))
         for p in paths:
             names = set(os.listxattr(p))
-            for a in XATTRS:
-                assert a in names, (p, a, names)
+            if p == paths[0]:  # the job's directory lists them all
+                for a in XATTRS:
+                    assert a in names or a == "user.scrapefs.completed_at", (p, a, names)
+            else:  # its files list only the url (what cp -a copies); the rest still read
+                assert names == {"user.xdg.origin.url"}, (p, names)
+                names = dir_names
             assert os.getxattr(p, "user.xdg.origin.url") == job["url"].encode()
             assert os.getxattr(p, "user.scrapefs.job_id") == job["job_id"].encode()
             assert os.getxattr(p, "user.scrapefs.status") == job["status"].encode()
@@ -217,6 +222,19 @@ def test_xattrs(fsim, fmnt):
     assert {"completed", "failed", "pending"} <= statuses_seen
     with pytest.raises(OSError):
         os.getxattr(job_path(m.path, sample[0]["job_id"]), "user.no.such.attribute")
+
+
+def test_cp_a_keeps_the_origin_url(fsim, fmnt, tmp_path):
+    """cp -a of a job keeps where each file came from (user.xdg.origin.url)."""
+    job = next(j for j in _normal_jobs(fsim) if j["status"] == "completed")
+    dst = tmp_path / "copy"
+    subprocess.run(["cp", "-a", job_path(fmnt.path, job["job_id"]), str(dst)], check=True)
+    src = job_path(fmnt.path, job["job_id"])
+    assert sorted(os.listdir(dst)) == sorted(os.fsdecode(n) for n in os.listdir(src))
+    for name in [None] + os.listdir(dst):
+        p = dst if name is None else dst / name
+        assert os.getxattr(p, "user.xdg.origin.url") == job["url"].encode(), p
+    assert os.getxattr(dst, "user.scrapefs.status") == b"completed"
 
 
 def test_bytes_that_are_not_utf8_become_u_fffd(sim, mount):

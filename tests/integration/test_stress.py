@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 
-from helpers import STATUSES, expected_job_json, read_bytes, timed_call
+from helpers import STATUSES, expected_job_json, expected_names, read_bytes, timed_call
 
 TIMEOUT = 3
 BOUND = TIMEOUT + 2
@@ -47,10 +47,24 @@ def test_mixed_load_with_faults_then_sigterm(sim, mount):
                 unexpected.append((what, err))
         return got, err
 
+    # the API does not change during the run: every listing that succeeds
+    # must be exactly the API's
+    want = {st: expected_names(list(jobs.values()), st) for st in STATUSES}
+
+    def ls_l(p):
+        names = set()
+        for e in os.scandir(os.fsencode(p)):
+            os.lstat(e.path)
+            names.add(e.name)
+        return names
+
     def lister(rng):
         while not stop.is_set():
-            d = os.path.join(m.jobs, "by-status", rng.choice(STATUSES))
-            op("ls -l " + d, lambda p: [os.lstat(e.path) for e in os.scandir(p)], d)
+            st = rng.choice(STATUSES)
+            d = os.path.join(m.jobs, "by-status", st)
+            got, err = op("ls -l " + d, ls_l, d)
+            if err is None and got != want[st]:
+                wrong.append("%s: %d names, %d in the API" % (d, len(got), len(want[st])))
 
     def reader(rng):
         while not stop.is_set():
@@ -72,7 +86,12 @@ def test_mixed_load_with_faults_then_sigterm(sim, mount):
             p = os.path.join(m.path, ".scrapefs", "stats")
             got, err = op("cat stats", read_bytes, p)
             if err is None:
-                json.loads(got)
+                try:
+                    doc = json.loads(got)
+                    if not isinstance(doc.get("listings"), dict) or doc.get("pid") != m.pid:
+                        wrong.append("stats without listings or pid: %r" % got[:200])
+                except ValueError as e:
+                    wrong.append("stats is not JSON (%s): %r" % (e, got[:200]))
             time.sleep(rng.random() * 0.05)
 
     workers = [(lister, 2), (reader, 3), (prober, 2), (stats_reader, 1)]

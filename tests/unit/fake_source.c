@@ -121,7 +121,8 @@ size_t fake_ids(struct fake *f, int status, char (*ids)[32], size_t max)
     const char *st = status < 0 ? NULL : job_status_names[status];
     size_t k = 0;
     pthread_mutex_lock(&f->mu);
-    for (size_t i = 0; i < f->n; i++) {
+    for (size_t x = 0; x < f->n; x++) {
+        size_t i = f->oldest ? f->n - 1 - x : x;
         if (!matches(&f->jobs[i], st))
             continue;
         if (k < max)
@@ -153,8 +154,9 @@ static void iso(int64_t t, char *out, size_t cap)
 size_t fake_json(const struct fake_job *j, char *buf, size_t cap)
 {
     const char *st = job_status_names[j->status];
-    if (j->bad)
-        return (size_t)snprintf(buf, cap, "{\"job_id\": 42, \"status\": \"%s\"}", st);
+    if (j->bad) /* no string id; its name makes its text (its identity) its own */
+        return (size_t)snprintf(buf, cap, "{\"job_id\": 42, \"status\": \"%s\", \"name\": \"%s\"}",
+                                st, j->id);
     char created[32], completed[48] = "null", url[96] = "null";
     iso(j->created, created, sizeof created);
     bool final = j->status == ST_COMPLETED || j->status == ST_FAILED || j->status == ST_CANCELLED;
@@ -212,7 +214,7 @@ static void gate_pass(struct fake *f)
 
 struct built {
     struct job **jobs;
-    size_t n, bad;
+    size_t n;
     long total;
 };
 
@@ -224,18 +226,18 @@ static void build_page(struct fake *f, const char *status, long offset, time_t n
     if (!b->jobs)
         abort();
     long k = 0;
-    for (size_t i = 0; i < f->n; i++) {
-        const struct fake_job *j = &f->jobs[i];
+    for (size_t x = 0; x < f->n; x++) {
+        const struct fake_job *j = &f->jobs[f->oldest ? f->n - 1 - x : x];
         if (!matches(j, status))
             continue;
         if (k >= offset && k < offset + f->page_size) {
-            char text[512], why[128];
+            char text[512];
             size_t len = fake_json(j, text, sizeof text);
             struct job *job = NULL;
-            if (len < sizeof text && job_parse(text, len, now, &job, why, sizeof why) == 0)
-                b->jobs[b->n++] = job;
-            else
-                b->bad++;
+            /* an element that cannot be shown comes as its stand-in */
+            if (len >= sizeof text || job_parse_element(text, len, now, &job) != 0)
+                abort();
+            b->jobs[b->n++] = job;
         }
         k++;
     }
@@ -250,12 +252,13 @@ static int view_index(const char *status)
     return s < JOB_NSTATUS ? 1 + s : 0;
 }
 
-static int fake_pages(void *ctx, const char *status, const long *offsets, size_t n,
-                      int64_t deadline, time_t now, struct page_sink *sink, char *err,
-                      size_t errlen)
+static int fake_pages(void *ctx, const struct source_call *call, const char *status,
+                      const long *offsets, size_t n, struct page_sink *sink)
 {
-    (void)deadline;
     struct fake *f = ctx;
+    time_t now = call->now;
+    char *err = call->err;
+    size_t errlen = call->errlen;
     pthread_mutex_lock(&f->mu);
     f->counts.pages_calls++;
     f->counts.list_calls += (int)n;
@@ -278,7 +281,7 @@ static int fake_pages(void *ctx, const char *status, const long *offsets, size_t
         pthread_mutex_unlock(&f->mu);
         if (i == 0)
             gate_pass(f); /* held with its first page's answer in hand */
-        rc = sink->page(sink, offsets[i], b.jobs, b.n, b.bad, b.total);
+        rc = sink->page(sink, offsets[i], b.jobs, b.n, b.total);
         free(b.jobs);
         if (rc)
             snprintf(err, errlen, "fake: the sink refused the page at %ld", offsets[i]);
@@ -288,11 +291,13 @@ static int fake_pages(void *ctx, const char *status, const long *offsets, size_t
     return rc;
 }
 
-static int fake_job_call(void *ctx, const char *id, size_t idlen, int64_t deadline, time_t now,
-                         struct job **out, char *err, size_t errlen)
+static int fake_job_call(void *ctx, const struct source_call *call, const char *id,
+                         size_t idlen, struct job **out)
 {
-    (void)deadline;
     struct fake *f = ctx;
+    time_t now = call->now;
+    char *err = call->err;
+    size_t errlen = call->errlen;
     struct job *j = NULL;
     *out = NULL;
     pthread_mutex_lock(&f->mu);
@@ -321,24 +326,7 @@ static int fake_job_call(void *ctx, const char *id, size_t idlen, int64_t deadli
     return 0;
 }
 
-/* Several jobs: one detail call each, in order (the real source runs them in
- * parallel). */
-static int fake_jobs_call(void *ctx, const struct job_id *ids, size_t n, int64_t deadline,
-                          time_t now, struct page_sink *sink, char *err, size_t errlen)
-{
-    for (size_t i = 0; i < n; i++) {
-        struct job *j = NULL;
-        int rc = fake_job_call(ctx, ids[i].id, ids[i].len, deadline, now, &j, err, errlen);
-        if (rc && rc != -ENOENT)
-            return rc;
-        if ((rc = sink->job(sink, i, j, rc)) != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static const struct source_ops fake_ops = {.pages = fake_pages, .job = fake_job_call,
-                                           .jobs = fake_jobs_call};
+static const struct source_ops fake_ops = {.pages = fake_pages, .job = fake_job_call};
 
 struct source fake_source(struct fake *f)
 {

@@ -1,8 +1,9 @@
 /* A fake API for the cache's unit tests: a `struct source` that serves list
  * pages and single jobs from a small model in memory, with no network.
  *
- * The model is an ordered array of jobs, newest first (the API's order).
- * Pages are slices of it (filtered by status) at an offset, page_size long.
+ * The model is an ordered array of jobs, newest first. Pages are slices of
+ * it (filtered by status) at an offset, page_size long, in that order or,
+ * with `oldest`, the other way round.
  * Every call is counted; calls can be made to fail; a gate holds calls in
  * flight until the test opens it; a hook can change the model between the
  * pages of one fetch (offset drift).
@@ -18,7 +19,7 @@
 #include <stdint.h>
 
 #include "job.h"
-#include "lister.h"
+#include "source.h"
 
 struct fake_job {
     char id[32];
@@ -60,6 +61,7 @@ struct fake {
     fake_hook after_page; /* called after each page was handed to the sink */
     void *hook_arg;
     int64_t created_base; /* created_at of the first job fake_fill adds */
+    bool oldest;          /* list oldest first (the model stays newest first) */
 };
 
 void fake_init(struct fake *f, int page_size);
@@ -79,7 +81,8 @@ bool fake_update(struct fake *f, const char *id, int status, int rev);
 /* Marks a job as one the cache must refuse. */
 bool fake_set_bad(struct fake *f, const char *id, bool bad);
 
-/* The ids of the jobs of a view (status -1: all), in the API's order:
+/* The ids of the jobs of a view (status -1: all), in the API's order
+ * (elements that cannot be shown included):
  * up to max of them copied into ids; returns how many there are. */
 size_t fake_ids(struct fake *f, int status, char (*ids)[32], size_t max);
 /* A copy of job id's model record; false when absent. */

@@ -1,502 +1,843 @@
-/* The cheap refresh (refresh_delta) against a list in memory, in both
- * orders: what it costs when little changed, and every check that sends a
- * view to a full read (-EAGAIN) when it cannot take a change on trust. */
+/* The refresh (refresh.h) against the fake API (fake_source.h), in both
+ * orders: what a cheap refresh costs when little changed, that it locates
+ * what changed instead of reading everything, that a walk is closed, and,
+ * above all, that every result is exactly the API's list: examples for each
+ * kind of change, then random sequences of changes (creations, deletions,
+ * moves, purges, reused ids, jobs out of created_at order, elements that
+ * cannot be shown, changes between two page requests of one walk), each
+ * refresh compared with the model. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
-#include "entry.h"
-#include "job.h"
+#include "fake_source.h"
 #include "refresh.h"
 
-#define MAXJ 400
+#define MAXJ 8192
 
-/* The API: jobs newest first; `oldest` lists them the other way round. */
-struct api {
-    struct {
-        char id[32];
-        int64_t created; /* seconds; -1: no parsable created_at */
-        int status;
-        bool gone;       /* a detail call answers 404 */
-        bool bad;        /* listed as an element that cannot be shown */
-    } j[MAXJ];
-    size_t n;
-    bool oldest;
-    int page_size;
-    int list_calls, detail_calls;
-    long total_bump; /* added to the total of every page after the first */
-    int served;
-};
+/* ---- the cache's side: ids numbered as they come, like entries ---- */
 
-static const char *status_name(int st)
-{
-    return st < JOB_NSTATUS ? job_status_names[st] : "archived";
-}
-
-static struct job *make_job(const struct api *a, size_t i)
-{
-    char text[256], when[32];
-    if (a->j[i].created < 0) {
-        snprintf(when, sizeof when, "not a time");
-    } else {
-        time_t t = (time_t)a->j[i].created;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    }
-    int n = snprintf(text, sizeof text, "{\"job_id\":\"%s\",\"status\":\"%s\",\"created_at\":\"%s\"}",
-                     a->j[i].id, status_name(a->j[i].status), when);
-    struct job *j = NULL;
-    char why[128];
-    if (job_parse(text, (size_t)n, 0, &j, why, sizeof why) != 0)
-        return NULL;
-    return j;
-}
-
-static int api_pages(void *ctx, const char *status, const long *offsets, size_t n,
-                     int64_t deadline, time_t now, struct page_sink *sink, char *err,
-                     size_t errlen)
-{
-    (void)deadline, (void)now, (void)err, (void)errlen;
-    struct api *a = ctx;
-    for (size_t p = 0; p < n; p++) {
-        size_t idx[MAXJ], m = 0;
-        for (size_t i = 0; i < a->n; i++) {
-            size_t k = a->oldest ? a->n - 1 - i : i;
-            if (!status || strcmp(status, status_name(a->j[k].status)) == 0)
-                idx[m++] = k;
-        }
-        struct job *jobs[100];
-        size_t got = 0, bad = 0;
-        for (long o = offsets[p]; o < (long)m && got + bad < (size_t)a->page_size; o++) {
-            if (a->j[idx[o]].bad)
-                bad++;
-            else
-                jobs[got++] = make_job(a, idx[o]);
-        }
-        a->list_calls++;
-        long total = (long)m + (a->served++ ? a->total_bump : 0);
-        int rc = sink->page(sink, offsets[p], jobs, got, bad, total);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static int api_job(void *ctx, const char *id, size_t len, int64_t deadline, time_t now,
-                   struct job **out, char *err, size_t errlen)
-{
-    (void)ctx, (void)id, (void)len, (void)deadline, (void)now, (void)out, (void)err,
-        (void)errlen;
-    return -ENOSYS;
-}
-
-static int api_jobs(void *ctx, const struct job_id *ids, size_t n, int64_t deadline, time_t now,
-                    struct page_sink *sink, char *err, size_t errlen)
-{
-    (void)deadline, (void)now, (void)err, (void)errlen;
-    struct api *a = ctx;
-    for (size_t k = 0; k < n; k++) {
-        a->detail_calls++;
-        struct job *j = NULL;
-        for (size_t i = 0; i < a->n; i++)
-            if (strlen(a->j[i].id) == ids[k].len && memcmp(a->j[i].id, ids[k].id, ids[k].len) == 0)
-                j = a->j[i].gone ? NULL : make_job(a, i);
-        int rc = sink->job(sink, k, j, j ? 0 : -ENOENT);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static const struct source_ops api_ops = {.pages = api_pages, .job = api_job, .jobs = api_jobs};
-
-/* The cache's side: one entry per id, kept in a table. */
 struct table {
     struct install in; /* first */
-    struct entry *e[MAXJ];
+    char ids[MAXJ][32];
+    int64_t created[MAXJ];
+    uint16_t birth[MAXJ];
     size_t n;
 };
 
-static struct entry *entry_of(struct table *t, const char *id)
+static uint32_t seq_of(struct table *t, const char *id, size_t len)
 {
     for (size_t i = 0; i < t->n; i++)
-        if (strcmp(t->e[i]->id, id) == 0)
-            return t->e[i];
-    size_t len = strlen(id);
-    struct entry *e = calloc(1, sizeof *e + len + 1);
-    memcpy(e->id, id, len + 1);
-    e->id_len = (uint16_t)len;
-    e->seq = (uint32_t)(t->n + 1);
-    t->e[t->n++] = e;
-    return e;
+        if (strlen(t->ids[i]) == len && memcmp(t->ids[i], id, len) == 0)
+            return (uint32_t)i + 1;
+    if (t->n == MAXJ || len >= sizeof t->ids[0])
+        abort();
+    memcpy(t->ids[t->n], id, len);
+    t->ids[t->n][len] = '\0';
+    return (uint32_t)++t->n;
 }
 
-static int table_jobs(struct install *in, struct job **jobs, size_t n, struct member *out,
-                      size_t *nout)
+static int t_jobs(struct install *in, struct job **jobs, size_t n, struct member *out)
 {
     struct table *t = (struct table *)in;
     for (size_t i = 0; i < n; i++) {
-        struct entry *e = entry_of(t, jobs[i]->id);
-        e->created_ok = jobs[i]->created_ok;
-        e->created_us = jobs[i]->created_us;
-        e->meta.status = jobs[i]->status;
-        out[i] = (struct member){.e = e, .created_us = e->created_us,
-                                 .created_ok = e->created_ok, .status = e->meta.status};
-        job_unref(jobs[i]);
+        struct job *j = jobs[i];
+        if (j->bad) {
+            out[i] = (struct member){.status = j->status, .final = true, .key = j->digest};
+        } else {
+            uint32_t seq = seq_of(t, j->id, j->id_len);
+            if (t->created[seq - 1] && t->created[seq - 1] != j->created_us)
+                t->birth[seq - 1]++; /* the id names another job now */
+            t->created[seq - 1] = j->created_us;
+            out[i] = (struct member){.seq = seq, .status = j->status, .final = j->final,
+                                     .birth = t->birth[seq - 1]};
+        }
+        job_unref(j);
     }
-    *nout = n;
     return 0;
 }
 
-struct env {
-    struct api a;
+/* As the cache does it: the median time at each end. */
+static int64_t median_end(struct table *t, const struct member *m, size_t side, bool last)
+{
+    int64_t v[15];
+    size_t k = 0;
+    for (size_t i = 0; i < side && k < 15; i++) {
+        const struct member *x = &m[last ? side - 1 - i : i];
+        if (x->seq)
+            v[k++] = t->created[x->seq - 1];
+    }
+    for (size_t i = 1; i < k; i++)
+        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            int64_t y = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = y;
+        }
+    return k ? v[k / 2] : 0;
+}
+
+static int t_order(struct install *in, const struct member *m, size_t n)
+{
+    struct table *t = (struct table *)in;
+    size_t side = n / 2 < 15 ? n / 2 : 15;
+    if (!side)
+        return ORDER_UNKNOWN;
+    int64_t a = median_end(t, m, side, false), b = median_end(t, m + n - side, side, true);
+    return !a || !b || a == b ? ORDER_UNKNOWN : a > b ? ORDER_NEWEST : ORDER_OLDEST;
+}
+
+/* ---- a rig: the fake, the table, a source ---- */
+
+struct rig {
+    struct fake f;
     struct table t;
     struct source src;
-    struct member prev[MAXJ];
-    struct delta d;
+    int order;
+    int next_id;
+    int64_t top;   /* created_at of the newest job made so far */
 };
 
-static void env_init(struct env *e, size_t n, int page_size, bool oldest)
+static struct rig *rig_new(int page_size, bool oldest)
 {
-    memset(e, 0, sizeof *e);
-    e->a.page_size = page_size;
-    e->a.oldest = oldest;
+    struct rig *r = calloc(1, sizeof *r);
+    fake_init(&r->f, page_size);
+    r->f.oldest = oldest;
+    r->t.in = (struct install){.jobs = t_jobs, .order = t_order};
+    r->src = fake_source(&r->f);
+    r->order = oldest ? ORDER_OLDEST : ORDER_NEWEST;
+    r->top = 1800000000;
+    return r;
+}
+
+static void rig_free(struct rig *r)
+{
+    fake_destroy(&r->f);
+    free(r);
+}
+
+static struct walk walk_of(struct rig *r, int status)
+{
+    return (struct walk){.src = &r->src, .status = status < 0 ? NULL : job_status_names[status],
+                         .deadline = INT64_MAX, .now = 0, .in = &r->t.in};
+}
+
+/* A new job at the newest end (created_at: newer than all, or `old`). */
+static void create(struct rig *r, int status, bool old)
+{
+    char id[32];
+    snprintf(id, sizeof id, "j%05d", r->next_id++);
+    r->top += 10;
+    fake_insert(&r->f, 0, id, status, old ? 1700000000 + r->next_id : r->top, "a.example", 1);
+}
+
+/* n jobs, oldest first, so the model is newest first. */
+static void fill(struct rig *r, size_t n, int (*status_of)(size_t i))
+{
+    for (size_t i = 0; i < n; i++)
+        create(r, status_of(i), false);
+}
+
+static int all_completed(size_t i)
+{
+    (void)i;
+    return ST_COMPLETED;
+}
+
+/* The view as the API lists it now, as a listing of this table's seqs. */
+static struct listing *truth(struct rig *r, int status)
+{
+    static char ids[MAXJ][32];
+    size_t n = fake_ids(&r->f, status, ids, MAXJ);
+    struct listing *l = listing_new(n);
     for (size_t i = 0; i < n; i++) {
-        snprintf(e->a.j[i].id, sizeof e->a.j[i].id, "job-%03zu", i);
-        e->a.j[i].created = 1700000000 - (int64_t)i * 60;
-        e->a.j[i].status = ST_COMPLETED;
+        struct fake_job fj;
+        fake_get(&r->f, ids[i], &fj);
+        if (fj.bad) {
+            char text[512];
+            struct job *j = NULL;
+            size_t len = fake_json(&fj, text, sizeof text);
+            if (job_parse_element(text, len, 0, &j) != 0)
+                abort();
+            l->m[i] = (struct member){.status = j->status, .final = true, .key = j->digest};
+            job_unref(j);
+        } else {
+            uint32_t seq = seq_of(&r->t, ids[i], strlen(ids[i]));
+            /* the job the id names now: another one when its time moved */
+            int64_t seen = r->t.created[seq - 1];
+            uint16_t birth = r->t.birth[seq - 1] + (seen && seen != fj.created * 1000000);
+            l->m[i] = (struct member){.seq = seq, .status = (uint8_t)fj.status,
+                                      .final = fj.status >= ST_COMPLETED, .birth = birth};
+        }
     }
-    e->a.n = n;
-    e->t.in.jobs = table_jobs;
-    e->src = (struct source){.ops = &api_ops, .ctx = &e->a, .page_size = page_size};
+    return l;
 }
 
-static void env_free(struct env *e)
+static bool listing_is(const struct listing *a, const struct listing *b)
 {
-    for (size_t i = 0; i < e->t.n; i++)
-        free(e->t.e[i]);
+    if (!a || !b || a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (!member_same(&a->m[i], &b->m[i]))
+            return false;
+    return true;
 }
 
-/* A full read, which becomes prev. */
-static void read_full(struct env *e, const char *status)
+static void dump(const char *what, const struct listing *l)
 {
-    struct listing ls;
-    char err[256] = "";
-    CHECK_INT(refresh_full(&e->src, status, 0, 0, &e->t.in, &ls, err, sizeof err), 0);
-    memcpy(e->prev, ls.items, ls.n * sizeof *ls.items);
-    e->d = (struct delta){.prev = e->prev, .nprev = ls.n, .prev_bad = (size_t)ls.total - ls.n,
-                          .order = refresh_order(ls.items, ls.n)};
-    CHECK_INT(e->d.order, e->a.oldest ? ORDER_OLDEST : ORDER_NEWEST);
-    listing_free(&ls);
-    e->a.list_calls = e->a.detail_calls = 0;
-    e->a.served = 0;
+    fprintf(stderr, "    %s:", what);
+    for (size_t i = 0; l && i < l->n; i++)
+        fprintf(stderr, " %u%s", l->m[i].seq, l->m[i].seq ? (l->m[i].birth ? "*" : "") : "b");
+    fprintf(stderr, "\n");
 }
 
-/* Adds a new newest job. */
-static void create(struct env *e, const char *id, int status)
+#define CHECK_TRUTH(r, status, l)                                                                  \
+    do {                                                                                           \
+        struct listing *t_ = truth((r), (status));                                                 \
+        if (!CHECK(listing_is((l), t_))) {                                                         \
+            fprintf(stderr, "    view %d: %zu listed, %zu in the API\n", (status),               \
+                    (l) ? (l)->n : 0, t_->n);                                                      \
+            dump("listed", (l));                                                                   \
+            dump("in the API", t_);                                                                \
+        }                                                                                          \
+        listing_unref(t_);                                                                         \
+    } while (0)
+
+/* A full read, the order known (as after the first) or not (order 0). */
+static struct listing *read_full_as(struct rig *r, int status, int order, int *requests)
 {
-    memmove(&e->a.j[1], &e->a.j[0], e->a.n * sizeof e->a.j[0]);
-    memset(&e->a.j[0], 0, sizeof e->a.j[0]);
-    snprintf(e->a.j[0].id, sizeof e->a.j[0].id, "%s", id);
-    e->a.j[0].created = e->a.j[1].created + 60;
-    e->a.j[0].status = status;
-    e->a.n++;
+    struct walk w = walk_of(r, status);
+    struct listing *l = NULL;
+    bool unsure;
+    int rc = refresh_full(&w, order, 0, &l, &unsure);
+    CHECK_INT(rc, 0);
+    CHECK(!unsure);
+    if (requests)
+        *requests = w.requests;
+    return l;
 }
 
-static void delete(struct env *e, size_t i)
+static struct listing *read_full(struct rig *r, int status, int *requests)
 {
-    memmove(&e->a.j[i], &e->a.j[i + 1], (e->a.n - i - 1) * sizeof e->a.j[0]);
-    e->a.n--;
+    return read_full_as(r, status, r->order, requests);
 }
 
-/* refresh_delta; on success the listing must be what the API lists. */
-static int delta(struct env *e, const char *status, int line)
+/* A cheap refresh of view `status` from prev; falls back to a full read
+ * on -EAGAIN (as the cache does). *requests: those of the cheap attempt. */
+/* jobs/'s members of one status, in order: where a status view starts;
+ * and the gaps where a job unfinished in jobs/ could enter it (as the cache
+ * makes them: listings.c). */
+struct derived {
+    struct listing *from;
+    uint32_t watch[MAXJ];
+    size_t nwatch;
+};
+
+static bool may_enter(int from, int to)
 {
-    struct listing ls;
-    char why[256] = "";
-    e->a.served = 0;
-    int rc = refresh_delta(&e->src, status, &e->d, 0, 0, &e->t.in, &ls, why, sizeof why);
-    if (rc == 0) {
-        size_t m = 0;
-        for (size_t i = 0; i < e->a.n; i++) {
-            size_t k = e->a.oldest ? e->a.n - 1 - i : i;
-            if ((status && strcmp(status, status_name(e->a.j[k].status)) != 0) || e->a.j[k].bad)
-                continue;
-            if (m >= ls.n || strcmp(ls.items[m].e->id, e->a.j[k].id) != 0) {
-                check_fail_begin(__FILE__, line, "the cheap refresh's listing differs from the API's");
-                fprintf(stderr, "    at %zu: %s, want %s\n", m,
-                        m < ls.n ? ls.items[m].e->id : "(end)", e->a.j[k].id);
+    if (from == to || from >= ST_COMPLETED)
+        return false;
+    return from == ST_PENDING ? to != ST_PENDING : to >= ST_COMPLETED;
+}
+
+static struct listing *refresh_watching(struct rig *r, int status, const struct derived *d,
+                                        int *requests, bool *fell_back);
+
+static struct listing *refresh(struct rig *r, int status, const struct listing *prev,
+                               int *requests, bool *fell_back)
+{
+    static struct derived d;
+    d.from = (struct listing *)prev;
+    d.nwatch = 0;
+    return refresh_watching(r, status, &d, requests, fell_back);
+}
+
+/* The same, for a status view started from jobs/ (derive). */
+static struct listing *refresh_watching(struct rig *r, int status, const struct derived *d,
+                                        int *requests, bool *fell_back)
+{
+    const struct listing *prev = d->from;
+    struct walk w = walk_of(r, status);
+    struct cheap c = {.prev = prev, .order = r->order, .recheck = status < 0,
+                      .moves_in = status >= 0, .margin = r->src.page_size / 4,
+                      .watch = d->watch, .nwatch = d->nwatch};
+    struct listing *l = NULL;
+    struct cheap_report rep;
+    int rc = refresh_cheap(&w, &c, &l, &rep);
+    if (requests)
+        *requests = w.requests;
+    if (fell_back)
+        *fell_back = rc == -EAGAIN;
+    if (rc == -EAGAIN && getenv("TEST_VERBOSE"))
+        fprintf(stderr, "    view %d: read in full: %s\n", status, w.why);
+    if (rc == -EAGAIN) {
+        listing_unref(l);
+        return read_full(r, status, NULL);
+    }
+    CHECK_INT(rc, 0);
+    return l;
+}
+
+static void derive(const struct listing *all, int status, struct derived *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < all->n; i++)
+        n += all->m[i].status == status;
+    d->from = listing_new(n);
+    d->nwatch = 0;
+    for (size_t i = 0, k = 0; i < all->n; i++) {
+        if (all->m[i].status == status)
+            d->from->m[k++] = all->m[i];
+        else if (may_enter(all->m[i].status, status) &&
+                 (d->nwatch == 0 || d->watch[d->nwatch - 1] != k))
+            d->watch[d->nwatch++] = (uint32_t)k;
+    }
+}
+
+/* ---- examples ---- */
+
+static void test_nothing_changed_costs_one_request(void)
+{
+    for (int o = 0; o < 2; o++) {
+        struct rig *r = rig_new(10, o);
+        fill(r, 200, all_completed);
+        struct listing *all = read_full(r, -1, NULL);
+        int req;
+        bool fb;
+        struct listing *again = refresh(r, -1, all, &req, &fb);
+        CHECK(!fb);
+        CHECK_INT(req, 1);
+        CHECK_TRUTH(r, -1, again);
+        listing_unref(again);
+        listing_unref(all);
+        rig_free(r);
+    }
+}
+
+static void test_full_read_costs_the_pages_and_one_look_back(void)
+{
+    for (int o = 0; o < 2; o++) {
+        struct rig *r = rig_new(10, o);
+        fill(r, 95, all_completed);
+        int req;
+        struct listing *all = read_full(r, -1, &req);
+        CHECK_TRUTH(r, -1, all);
+        /* 10 pages, and the newest looked at again; oldest first, the
+         * first page (for the total) is read a second time in the walk */
+        CHECK_INT(req, o ? 12 : 11);
+        listing_unref(all);
+        /* the order not known yet: walked as newest first, and again when
+         * the listing's ends say otherwise */
+        all = read_full_as(r, -1, ORDER_UNKNOWN, &req);
+        CHECK_TRUTH(r, -1, all);
+        CHECK_INT(req, o ? 11 + 11 : 11);
+        listing_unref(all);
+        /* one page: a single read */
+        struct rig *small = rig_new(10, o);
+        fill(small, 7, all_completed);
+        all = read_full(small, -1, &req);
+        CHECK_INT(req, 1);
+        CHECK_TRUTH(small, -1, all);
+        listing_unref(all);
+        rig_free(small);
+        rig_free(r);
+    }
+}
+
+static void test_new_jobs_cost_what_they_fill(void)
+{
+    static const int news[] = {3, 10, 25};
+    for (int o = 0; o < 2; o++)
+        for (size_t k = 0; k < 3; k++) {
+            struct rig *r = rig_new(10, o);
+            fill(r, 300, all_completed);
+            struct listing *all = read_full(r, -1, NULL);
+            for (int i = 0; i < news[k]; i++)
+                create(r, ST_COMPLETED, false);
+            int req;
+            bool fb;
+            struct listing *again = refresh(r, -1, all, &req, &fb);
+            CHECK(!fb);
+            CHECK_TRUTH(r, -1, again);
+            /* the newest pages until a known job, and the newest again */
+            /* oldest first, when more were created than planned for, the
+             * newest end is one read further */
+            int pages = news[k] / 10 + 1;
+            if (!CHECK(req <= pages + (pages > 1) + (o && news[k] > 2)))
+                fprintf(stderr, "    %d new, %s first: %d requests\n", news[k], o ? "oldest" : "newest", req);
+            listing_unref(again);
+            listing_unref(all);
+            rig_free(r);
+        }
+}
+
+static void test_purge_at_the_oldest_end_is_located(void)
+{
+    for (int o = 0; o < 2; o++) {
+        struct rig *r = rig_new(10, o);
+        fill(r, 400, all_completed);
+        struct listing *all = read_full(r, -1, NULL);
+        /* the 7 oldest go, 5 new come */
+        static char ids[MAXJ][32];
+        size_t n = fake_ids(&r->f, -1, ids, MAXJ);
+        for (int i = 0; i < 7; i++)
+            fake_remove(&r->f, ids[o ? (size_t)i : n - 1 - (size_t)i]);
+        for (int i = 0; i < 5; i++)
+            create(r, ST_COMPLETED, false);
+        int req;
+        bool fb;
+        struct listing *again = refresh(r, -1, all, &req, &fb);
+        CHECK(!fb);
+        CHECK_TRUTH(r, -1, again);
+        if (!CHECK(req <= 3)) /* the newest, the oldest end, the newest again */
+            fprintf(stderr, "    purge, %s first: %d requests\n", o ? "oldest" : "newest", req);
+        listing_unref(again);
+        listing_unref(all);
+        rig_free(r);
+    }
+}
+
+static void test_a_deletion_deep_down_is_located_by_halving(void)
+{
+    for (int o = 0; o < 2; o++) {
+        struct rig *r = rig_new(10, o);
+        fill(r, 1000, all_completed);
+        struct listing *all = read_full(r, -1, NULL);
+        static char ids[MAXJ][32];
+        fake_ids(&r->f, -1, ids, MAXJ);
+        fake_remove(&r->f, ids[437]);
+        int req;
+        bool fb;
+        struct listing *again = refresh(r, -1, all, &req, &fb);
+        CHECK(!fb);
+        CHECK_TRUTH(r, -1, again);
+        if (!CHECK(req <= 2 + 8)) /* about log2(100 pages), far from 100 */
+            fprintf(stderr, "    deletion, %s first: %d requests\n", o ? "oldest" : "newest", req);
+        listing_unref(again);
+        listing_unref(all);
+        rig_free(r);
+    }
+}
+
+/* Unfinished jobs everywhere. */
+static int mixed(size_t i)
+{
+    return i % 10 == 3 ? ST_PROCESSING : i % 10 == 7 ? ST_PENDING : ST_COMPLETED;
+}
+
+/* A settled account of 300: only the newest 40 may still run. */
+static int settled(size_t i)
+{
+    return i < 260 ? (i % 5 == 1 ? ST_FAILED : ST_COMPLETED) : mixed(i);
+}
+
+/* An older job moves into completed while one of completed's jobs is
+ * deleted: completed's total balances; only jobs/ tells what moved. */
+static void test_a_move_in_and_a_deletion_that_balance(void)
+{
+    for (int o = 0; o < 2; o++) {
+        struct rig *r = rig_new(10, o);
+        fill(r, 300, settled);
+        struct listing *all = read_full(r, -1, NULL);
+        struct listing *done = read_full(r, ST_COMPLETED, NULL);
+        static char ids[MAXJ][32];
+        size_t n = fake_ids(&r->f, ST_PROCESSING, ids, MAXJ);
+        fake_update(&r->f, ids[o ? 2 : n - 3], ST_COMPLETED, 2); /* an old one finishes */
+        n = fake_ids(&r->f, ST_COMPLETED, ids, MAXJ);
+        fake_remove(&r->f, ids[n / 2]);
+        bool fb;
+        struct listing *all2 = refresh(r, -1, all, NULL, &fb);
+        CHECK(!fb);
+        CHECK_TRUTH(r, -1, all2);
+        static struct derived from;
+        derive(all2, ST_COMPLETED, &from);
+        int req;
+        struct listing *done2 = refresh_watching(r, ST_COMPLETED, &from, &req, &fb);
+        CHECK(!fb);
+        /* the newest page, and the pages where the jobs still running in
+         * jobs/ (the newest 40, a fifth of them) would enter completed */
+        CHECK(req >= 1 && req <= 4);
+        CHECK_TRUTH(r, ST_COMPLETED, done2);
+        CHECK(!listing_is(done, done2));
+        listing_unref(from.from);
+        listing_unref(done2);
+        listing_unref(done);
+        listing_unref(all2);
+        listing_unref(all);
+        rig_free(r);
+    }
+}
+
+/* The same, but the move and the deletion come after jobs/ was read (a
+ * status view refreshed a while after jobs/): the places where the jobs
+ * still running in jobs/ would enter it are read, so the move is seen. */
+static void test_a_move_in_after_the_jobs_check_is_seen(void)
+{
+    for (int o = 0; o < 2; o++) {
+        struct rig *r = rig_new(10, o);
+        fill(r, 300, settled);
+        struct listing *all = read_full(r, -1, NULL);
+        static struct derived from;
+        derive(all, ST_COMPLETED, &from);
+        static char ids[MAXJ][32];
+        size_t n = fake_ids(&r->f, ST_PROCESSING, ids, MAXJ);
+        fake_update(&r->f, ids[o ? 2 : n - 3], ST_COMPLETED, 2);
+        n = fake_ids(&r->f, ST_COMPLETED, ids, MAXJ);
+        fake_remove(&r->f, ids[n - 1 - (size_t)o * (n - 1)]); /* the oldest */
+        bool fb;
+        struct listing *done = refresh_watching(r, ST_COMPLETED, &from, NULL, &fb);
+        CHECK(!fb);
+        CHECK_TRUTH(r, ST_COMPLETED, done);
+        listing_unref(done);
+        listing_unref(from.from);
+        listing_unref(all);
+        rig_free(r);
+    }
+}
+
+static void test_a_reused_id_is_listed_once(void)
+{
+    for (int o = 0; o < 2; o++) {
+        struct rig *r = rig_new(10, o);
+        fill(r, 150, settled);
+        struct listing *all = read_full(r, -1, NULL);
+        static char ids[MAXJ][32];
+        fake_ids(&r->f, ST_COMPLETED, ids, MAXJ);
+        char reused[32];
+        memcpy(reused, ids[o ? 5 : 60], sizeof reused);
+        fake_remove(&r->f, reused);
+        r->top += 10;
+        fake_insert(&r->f, 0, reused, ST_COMPLETED, r->top, "b.example", 2);
+        bool fb;
+        struct listing *all2 = refresh(r, -1, all, NULL, &fb);
+        CHECK(!fb);
+        CHECK_TRUTH(r, -1, all2);
+        static struct derived from;
+        derive(all2, ST_COMPLETED, &from);
+        struct listing *done = refresh_watching(r, ST_COMPLETED, &from, NULL, &fb);
+        CHECK_TRUTH(r, ST_COMPLETED, done);
+        listing_unref(from.from);
+        listing_unref(done);
+        listing_unref(all2);
+        listing_unref(all);
+        rig_free(r);
+    }
+}
+
+/* A job that appears between known ones in jobs/ breaks an assumption:
+ * when a read shows it, the cheap path gives up. */
+static void test_a_job_between_known_ones_sends_jobs_to_a_full_read(void)
+{
+    for (int o = 0; o < 2; o++) {
+        struct rig *r = rig_new(10, o);
+        fill(r, 200, all_completed);
+        struct listing *all = read_full(r, -1, NULL);
+        fake_insert(&r->f, 120, "sneaky", ST_COMPLETED, 1750000000, "", 1);
+        bool fb;
+        struct listing *again = refresh(r, -1, all, NULL, &fb);
+        CHECK(fb);
+        CHECK_TRUTH(r, -1, again);
+        listing_unref(again);
+        listing_unref(all);
+        rig_free(r);
+    }
+}
+
+/* Jobs out of created_at order (at the newest end, with old times) are
+ * new jobs like any: no full read. */
+static void test_jobs_out_of_created_at_order_are_taken_on(void)
+{
+    for (int o = 0; o < 2; o++) {
+        struct rig *r = rig_new(10, o);
+        fill(r, 200, all_completed);
+        create(r, ST_COMPLETED, true);
+        struct listing *all = read_full(r, -1, NULL);
+        for (int round = 0; round < 3; round++) {
+            create(r, ST_COMPLETED, true);
+            create(r, ST_COMPLETED, false);
+            bool fb;
+            struct listing *again = refresh(r, -1, all, NULL, &fb);
+            CHECK(!fb);
+            CHECK_TRUTH(r, -1, again);
+            listing_unref(all);
+            all = again;
+        }
+        listing_unref(all);
+        rig_free(r);
+    }
+}
+
+/* Between two page requests of one walk: a job created at the newest end
+ * and one already read deleted; every total agrees. */
+struct midwalk {
+    struct rig *r;
+    int after;   /* pages served before the change */
+    int served;
+    char victim[32];
+};
+
+static void midwalk_hook(struct fake *f, const char *status, long offset, void *arg)
+{
+    (void)f, (void)status, (void)offset;
+    struct midwalk *m = arg;
+    if (++m->served != m->after)
+        return;
+    create(m->r, ST_COMPLETED, false);
+    fake_remove(&m->r->f, m->victim);
+}
+
+static void test_a_change_during_a_walk_is_caught(void)
+{
+    for (int o = 0; o < 2; o++)
+        for (int cheap = 0; cheap < 2; cheap++) {
+            struct rig *r = rig_new(10, o);
+            fill(r, 120, all_completed);
+            static char ids[MAXJ][32];
+            fake_ids(&r->f, -1, ids, MAXJ);
+            /* two old jobs still running: a cheap refresh reads their
+             * pages first, then the newest page */
+            fake_update(&r->f, ids[50], ST_PROCESSING, 1);
+            fake_update(&r->f, ids[80], ST_PROCESSING, 1);
+            struct listing *all = read_full(r, -1, NULL);
+            struct midwalk m = {.r = r, .after = 1};
+            memcpy(m.victim, ids[o ? 115 : 4], sizeof m.victim); /* on the newest page */
+            fake_set_hook(&r->f, midwalk_hook, &m);
+            struct listing *again = cheap ? refresh(r, -1, all, NULL, NULL)
+                                          : read_full(r, -1, NULL);
+            fake_set_hook(&r->f, NULL, NULL);
+            CHECK(m.served > m.after); /* the change came between two reads */
+            CHECK_TRUTH(r, -1, again);
+            listing_unref(again);
+            listing_unref(all);
+            rig_free(r);
+        }
+}
+
+/* jobs/ looks again at every unfinished job: the member shows its status. */
+static void test_unfinished_jobs_are_looked_at_again(void)
+{
+    for (int o = 0; o < 2; o++) {
+        struct rig *r = rig_new(10, o);
+        fill(r, 300, mixed);
+        struct listing *all = read_full(r, -1, NULL);
+        static char ids[MAXJ][32];
+        size_t n = fake_ids(&r->f, ST_PROCESSING, ids, MAXJ);
+        const char *deep = ids[o ? 1 : n - 2];
+        fake_update(&r->f, deep, ST_FAILED, 3);
+        int req;
+        bool fb;
+        struct listing *again = refresh(r, -1, all, &req, &fb);
+        CHECK(!fb);
+        CHECK_TRUTH(r, -1, again);
+        uint32_t seq = seq_of(&r->t, deep, strlen(deep));
+        for (size_t i = 0; i < again->n; i++)
+            if (again->m[i].seq == seq)
+                CHECK_INT(again->m[i].status, ST_FAILED);
+        /* 300 jobs, a fifth unfinished, everywhere: as dear as a full read */
+        CHECK(req <= 31 + 1);
+        listing_unref(again);
+        listing_unref(all);
+        rig_free(r);
+    }
+}
+
+/* ---- random sequences against the model ---- */
+
+static unsigned rnd(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 8) & 0xffffff;
+}
+
+/* One random change to the model. */
+static void random_change(struct rig *r, unsigned *seed)
+{
+    static char ids[MAXJ][32];
+    size_t n = fake_ids(&r->f, -1, ids, MAXJ);
+    unsigned what = rnd(seed) % 100;
+    if (what < 30 || n < 3) {
+        static const int st[] = {ST_PENDING, ST_PROCESSING, ST_COMPLETED, ST_COMPLETED,
+                                 ST_FAILED, ST_CANCELLED};
+        create(r, st[rnd(seed) % 6], rnd(seed) % 8 == 0);
+        if (rnd(seed) % 20 == 0) { /* an element that cannot be shown */
+            char id[32];
+            snprintf(id, sizeof id, "j%05d", r->next_id - 1);
+            fake_set_bad(&r->f, id, true);
+        }
+    } else if (what < 45) {
+        fake_remove(&r->f, ids[rnd(seed) % n]);
+    } else if (what < 55) {
+        /* purge at the oldest end */
+        int k = 1 + (int)(rnd(seed) % 4);
+        for (int i = 0; i < k && n > 1; i++)
+            fake_remove(&r->f, ids[r->f.oldest ? (size_t)i : --n]);
+    } else if (what < 85) {
+        /* a job moves on: pending -> processing -> a final status */
+        size_t i = rnd(seed) % n;
+        struct fake_job fj;
+        if (fake_get(&r->f, ids[i], &fj) && !fj.bad && fj.status < ST_COMPLETED)
+            fake_update(&r->f, ids[i], fj.status == ST_PENDING ? ST_PROCESSING
+                                                               : ST_COMPLETED + (int)(rnd(seed) % 3),
+                        fj.rev + 1);
+    } else if (what < 95) {
+        /* an id deleted and created again */
+        size_t i = rnd(seed) % n;
+        struct fake_job fj;
+        if (fake_get(&r->f, ids[i], &fj) && !fj.bad) {
+            fake_remove(&r->f, ids[i]);
+            r->top += 10;
+            fake_insert(&r->f, 0, fj.id, ST_COMPLETED, r->top, "", fj.rev + 1);
+        }
+    } else {
+        /* several at once */
+        for (int k = 0; k < 5; k++)
+            create(r, ST_PROCESSING, false);
+    }
+}
+
+/* One change after the `after`-th page served. A change after the last
+ * page a refresh reads cannot be seen by it: then the refresh must show
+ * the list as it was before (`before`). */
+struct random_hook {
+    struct rig *r;
+    unsigned seed;
+    int after, served;
+    struct listing *before;
+};
+
+static void random_hook(struct fake *f, const char *status, long offset, void *arg)
+{
+    (void)f, (void)status, (void)offset;
+    struct random_hook *h = arg;
+    if (++h->served != h->after)
+        return;
+    h->before = truth(h->r, -1);
+    random_change(h->r, &h->seed);
+}
+
+static int random_status(size_t i)
+{
+    static const int st[] = {ST_COMPLETED, ST_COMPLETED, ST_FAILED, ST_CANCELLED,
+                             ST_PROCESSING, ST_PENDING, ST_COMPLETED};
+    return st[(i * 7 + i / 3) % 7];
+}
+
+static void test_random_sequences_equal_the_api(void)
+{
+    static const int sizes[] = {1, 2, 3, 5, 7, 10};
+    /* TEST_SEED=n runs another sequence (scripts/fuzz runs many) */
+    unsigned seed = getenv("TEST_SEED") ? (unsigned)atoi(getenv("TEST_SEED")) : 12345;
+    int cheap = 0, full = 0, steps = 0, failed_before = check_failures;
+    for (int trial = 0; trial < 250; trial++) {
+        int ps = sizes[rnd(&seed) % 6];
+        bool oldest = rnd(&seed) % 2;
+        struct rig *r = rig_new(ps, oldest);
+        fill(r, rnd(&seed) % 120, random_status);
+        /* a settled account: only the newest may still run */
+        struct listing *all = read_full(r, -1, NULL);
+        struct listing *views[JOB_NSTATUS];
+        for (int s = 0; s < JOB_NSTATUS; s++)
+            views[s] = read_full(r, s, NULL);
+        for (int step = 0; step < 25; step++, steps++) {
+            int changes = (int)(rnd(&seed) % 4);
+            for (int k = 0; k < changes; k++)
+                random_change(r, &seed);
+            /* sometimes one more change while jobs/ is read */
+            struct random_hook h = {.r = r, .seed = rnd(&seed), .after = 1 + (int)(rnd(&seed) % 3)};
+            if (rnd(&seed) % 4 == 0)
+                fake_set_hook(&r->f, random_hook, &h);
+            bool fb;
+            struct listing *all2 = refresh(r, -1, all, NULL, &fb);
+            fake_set_hook(&r->f, NULL, NULL);
+            if (getenv("TEST_VERBOSE") && trial == atoi(getenv("TEST_VERBOSE"))) {
+                fprintf(stderr, "step %d: %d changes, hook %s (after %d pages, %d served)%s\n", step, changes,
+                        h.served >= h.after ? "fired" : "no", h.after, h.served, fb ? " read in full" : "");
+                dump("before", all);
+            }
+            cheap += !fb;
+            full += fb;
+            if (h.before && h.served == h.after) /* the change came after the last read */
+                CHECK(listing_is(all2, h.before));
+            else
+                CHECK_TRUTH(r, -1, all2);
+            listing_unref(h.before);
+            listing_unref(all);
+            all = all2;
+            /* sometimes more changes after jobs/ was read: what entered a
+             * status view since is still seen (its place is watched) */
+            if (rnd(&seed) % 3 == 0)
+                random_change(r, &seed);
+            for (int s = 0; s < JOB_NSTATUS; s++) {
+                static struct derived from;
+                derive(all, s, &from);
+                struct listing *v2 = refresh_watching(r, s, &from, NULL, &fb);
+                cheap += !fb;
+                full += fb;
+                CHECK_TRUTH(r, s, v2);
+                listing_unref(from.from);
+                listing_unref(views[s]);
+                views[s] = v2;
+            }
+            if (check_failures > failed_before) {
+                fprintf(stderr, "    (trial %d, step %d, page size %d, %s first)\n", trial, step,
+                        ps, oldest ? "oldest" : "newest");
+                trial = 1000;
                 break;
             }
-            m++;
         }
-        if (m != ls.n)
-            check_fail_begin(__FILE__, line, "the cheap refresh listed more than the API");
-        listing_free(&ls);
-    } else if (rc == -EAGAIN && !why[0]) {
-        check_fail_begin(__FILE__, line, "-EAGAIN without a reason");
+        for (int s = 0; s < JOB_NSTATUS; s++)
+            listing_unref(views[s]);
+        listing_unref(all);
+        rig_free(r);
     }
-    return rc;
-}
-#define DELTA(e, status) delta((e), (status), __LINE__)
-
-static void test_order(void)
-{
-    struct member m[4] = {{.created_ok = true, .created_us = 4}, {.created_ok = true, .created_us = 4},
-                          {.created_ok = true, .created_us = 2}, {.created_ok = true, .created_us = 1}};
-    CHECK_INT(refresh_order(m, 4), ORDER_NEWEST);
-    struct member r[3] = {{.created_ok = true, .created_us = 1}, {.created_ok = true, .created_us = 2},
-                          {.created_ok = true, .created_us = 2}};
-    CHECK_INT(refresh_order(r, 3), ORDER_OLDEST);
-    struct member mixed[3] = {{.created_ok = true, .created_us = 1}, {.created_ok = true, .created_us = 3},
-                              {.created_ok = true, .created_us = 2}};
-    CHECK_INT(refresh_order(mixed, 3), ORDER_UNKNOWN);
-    struct member flat[2] = {{.created_ok = true, .created_us = 5}, {.created_ok = true, .created_us = 5}};
-    CHECK_INT(refresh_order(flat, 2), ORDER_UNKNOWN); /* cannot tell */
-    CHECK_INT(refresh_order(m, 1), ORDER_UNKNOWN);
-    m[2].created_ok = false;
-    CHECK_INT(refresh_order(m, 4), ORDER_UNKNOWN);
+    fprintf(stderr, "random sequences: %d steps, %d cheap refreshes, %d read in full\n", steps,
+            cheap, full);
+    CHECK(cheap > full);
 }
 
-/* Nothing changed: one request, in either order. */
-static void test_nothing_changed(void)
+/* A job inserted between known ones in jobs/ (the API breaking the
+ * assumption that new jobs appear at the newest end), alone: the totals
+ * show it, the halving finds it, and the view is read in full. */
+static void test_a_lone_insertion_in_the_middle_is_always_caught(void)
 {
-    for (int oldest = 0; oldest < 2; oldest++) {
-        struct env e;
-        env_init(&e, 57, 10, oldest);
-        read_full(&e, NULL);
-        CHECK_INT(DELTA(&e, NULL), 0);
-        CHECK_INT(e.a.list_calls, 1);
-        env_free(&e);
+    unsigned seed = 777;
+    int caught = 0;
+    for (int trial = 0; trial < 60; trial++) {
+        struct rig *r = rig_new(1 + (int)(rnd(&seed) % 10), rnd(&seed) % 2);
+        fill(r, 20 + rnd(&seed) % 200, all_completed);
+        struct listing *all = read_full(r, -1, NULL);
+        static char ids[MAXJ][32];
+        size_t n = fake_ids(&r->f, -1, ids, MAXJ);
+        char id[32];
+        snprintf(id, sizeof id, "mid%d", trial);
+        fake_insert(&r->f, 1 + rnd(&seed) % (n - 1), id, ST_COMPLETED, 1750000000, "", 1);
+        bool fb;
+        struct listing *again = refresh(r, -1, all, NULL, &fb);
+        caught += fb;
+        CHECK_TRUTH(r, -1, again);
+        listing_unref(again);
+        listing_unref(all);
+        rig_free(r);
     }
-}
-
-/* k new jobs cost 1 + ceil(k / page_size) at most, in either order. */
-static void test_new_jobs(void)
-{
-    static const int ks[] = {1, 9, 10, 11, 25};
-    for (int oldest = 0; oldest < 2; oldest++)
-        for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
-            struct env e;
-            env_init(&e, 80, 10, oldest);
-            read_full(&e, NULL);
-            for (int i = 0; i < ks[t]; i++) {
-                char id[32];
-                snprintf(id, sizeof id, "new-%02d", i);
-                create(&e, id, ST_COMPLETED);
-            }
-            CHECK_INT(DELTA(&e, NULL), 0);
-            if (!CHECK(e.a.list_calls <= 1 + (ks[t] + 9) / 10))
-                fprintf(stderr, "    %d new (%s first): %d list calls\n", ks[t],
-                        oldest ? "oldest" : "newest", e.a.list_calls);
-            env_free(&e);
-        }
-}
-
-/* A status view: new jobs of other statuses are not its business. */
-static void test_status_view(void)
-{
-    struct env e;
-    env_init(&e, 40, 5, false);
-    for (size_t i = 0; i < e.a.n; i += 3)
-        e.a.j[i].status = ST_FAILED;
-    read_full(&e, "completed");
-    create(&e, "new-failed", ST_FAILED);
-    create(&e, "new-done", ST_COMPLETED);
-    CHECK_INT(DELTA(&e, "completed"), 0);
-    CHECK_INT(e.a.list_calls, 1);
-    env_free(&e);
-}
-
-/* Each change the cheap path cannot explain: -EAGAIN, in either order. */
-static void test_checks(void)
-{
-    for (int oldest = 0; oldest < 2; oldest++) {
-        struct env e;
-
-        /* a deletion deep in the view: only the totals can tell */
-        env_init(&e, 60, 10, oldest);
-        read_full(&e, NULL);
-        delete(&e, 30);
-        CHECK_INT(DELTA(&e, NULL), -EAGAIN);
-        env_free(&e);
-
-        /* a deletion and a creation: the totals add up, the boundary not */
-        env_init(&e, 60, 10, oldest);
-        read_full(&e, NULL);
-        delete(&e, 30);
-        create(&e, "new", ST_COMPLETED);
-        CHECK_INT(DELTA(&e, NULL), -EAGAIN);
-        env_free(&e);
-
-        /* the newest known job deleted */
-        env_init(&e, 60, 10, oldest);
-        read_full(&e, NULL);
-        delete(&e, 0);
-        CHECK_INT(DELTA(&e, NULL), -EAGAIN);
-        env_free(&e);
-
-        /* the API's order turned round */
-        env_init(&e, 60, 10, oldest);
-        read_full(&e, NULL);
-        e.a.oldest = !oldest;
-        CHECK_INT(DELTA(&e, NULL), -EAGAIN);
-        env_free(&e);
-
-        /* a job that moved in unseen (deep down: created long ago) */
-        env_init(&e, 60, 10, oldest);
-        for (size_t i = 0; i < e.a.n; i += 4)
-            e.a.j[i].status = ST_PROCESSING;
-        read_full(&e, "completed");
-        e.a.j[40].status = ST_COMPLETED;
-        CHECK_INT(DELTA(&e, "completed"), -EAGAIN);
-        env_free(&e);
-
-        /* a new job older than the newest known (backdated) */
-        env_init(&e, 60, 10, oldest);
-        read_full(&e, NULL);
-        create(&e, "backdated", ST_COMPLETED);
-        e.a.j[0].created = e.a.j[5].created - 1;
-        { /* keep the API's own order: by created_at */
-            __typeof__(e.a.j[0]) b = e.a.j[0];
-            memmove(&e.a.j[0], &e.a.j[1], 5 * sizeof b);
-            e.a.j[5] = b;
-        }
-        CHECK_INT(DELTA(&e, NULL), -EAGAIN);
-        env_free(&e);
-
-        /* the total moved while paging (many new: several pages) */
-        env_init(&e, 60, 10, oldest);
-        read_full(&e, NULL);
-        for (int i = 0; i < 15; i++) {
-            char id[32];
-            snprintf(id, sizeof id, "new-%02d", i);
-            create(&e, id, ST_COMPLETED);
-        }
-        e.a.total_bump = 1;
-        CHECK_INT(DELTA(&e, NULL), -EAGAIN);
-        env_free(&e);
-
-        /* a job without a readable created_at on a re-read page */
-        env_init(&e, 60, 10, oldest);
-        read_full(&e, NULL);
-        create(&e, "no-time", ST_COMPLETED);
-        e.a.j[0].created = -1;
-        CHECK_INT(DELTA(&e, NULL), -EAGAIN);
-        env_free(&e);
-
-        /* more than half the view is new: a full read costs less */
-        env_init(&e, 30, 10, oldest);
-        read_full(&e, NULL);
-        for (int i = 0; i < 40; i++) {
-            char id[32];
-            snprintf(id, sizeof id, "new-%02d", i);
-            create(&e, id, ST_COMPLETED);
-        }
-        CHECK_INT(DELTA(&e, NULL), -EAGAIN);
-        CHECK(e.a.list_calls <= 4);
-        env_free(&e);
-    }
-}
-
-/* check_unfinished: the unfinished jobs no re-read page covered are looked
- * at again: two or more within a page's reach by re-reading that page (it
- * must hold the known jobs in the same order), a lone one by a detail call;
- * a 404 is a deletion; too many requests, and a full read is cheaper before
- * any request. */
-static void test_unfinished(void)
-{
-    for (int oldest = 0; oldest < 2; oldest++) {
-        struct env e;
-        size_t deep = oldest ? 10 : 85; /* far from the newest end either way */
-
-        /* two unfinished jobs close together: one page re-read */
-        env_init(&e, 100, 10, oldest);
-        e.a.j[deep].status = ST_PROCESSING;
-        e.a.j[deep + 3].status = ST_PENDING;
-        read_full(&e, NULL);
-        e.d.check_unfinished = true;
-        e.a.j[deep].status = ST_COMPLETED; /* moved on, unseen by the newest pages */
-        e.a.j[deep + 3].status = ST_FAILED;
-        create(&e, "new-1", ST_COMPLETED);
-        CHECK_INT(DELTA(&e, NULL), 0);
-        CHECK_INT(e.a.list_calls, 2);
-        CHECK_INT(e.a.detail_calls, 0);
-        CHECK_INT(entry_of(&e.t, e.a.j[deep + 1].id)->meta.status, ST_COMPLETED);
-        CHECK_INT(entry_of(&e.t, e.a.j[deep + 4].id)->meta.status, ST_FAILED);
-        env_free(&e);
-
-        /* one alone: a detail call; what it learned goes in */
-        env_init(&e, 100, 10, oldest);
-        e.a.j[deep].status = ST_PROCESSING;
-        read_full(&e, NULL);
-        e.d.check_unfinished = true;
-        e.a.j[deep].status = ST_COMPLETED;
-        CHECK_INT(DELTA(&e, NULL), 0);
-        CHECK_INT(e.a.list_calls, 1);
-        CHECK_INT(e.a.detail_calls, 1);
-        CHECK_INT(entry_of(&e.t, e.a.j[deep].id)->meta.status, ST_COMPLETED);
-        env_free(&e);
-
-        /* a lone one deleted: the 404 tells */
-        env_init(&e, 100, 10, oldest);
-        e.a.j[deep].status = ST_PROCESSING;
-        read_full(&e, NULL);
-        e.d.check_unfinished = true;
-        e.a.j[deep].gone = true;
-        CHECK_INT(DELTA(&e, NULL), -EAGAIN);
-        env_free(&e);
-
-        /* the re-read page does not hold the known jobs in order: two jobs
-         * swapped places (same total, same created_at order is not checked
-         * here: only identity and position) */
-        env_init(&e, 100, 10, oldest);
-        e.a.j[deep].status = ST_PROCESSING;
-        e.a.j[deep + 2].status = ST_PENDING;
-        read_full(&e, NULL);
-        e.d.check_unfinished = true;
-        char tmp[32];
-        memcpy(tmp, e.a.j[deep + 1].id, sizeof tmp);
-        memcpy(e.a.j[deep + 1].id, e.a.j[deep + 2].id, sizeof tmp);
-        memcpy(e.a.j[deep + 2].id, tmp, sizeof tmp);
-        CHECK_INT(DELTA(&e, NULL), -EAGAIN);
-        env_free(&e);
-
-        /* an element that cannot be shown: offsets cannot be trusted, so
-         * the unfinished jobs are fetched one by one */
-        env_init(&e, 100, 10, oldest);
-        e.a.j[50].bad = true;
-        e.a.j[deep].status = ST_PROCESSING;
-        e.a.j[deep + 1].status = ST_PENDING;
-        read_full(&e, NULL);
-        e.d.check_unfinished = true;
-        CHECK_INT((int)e.d.prev_bad, 1);
-        CHECK_INT(DELTA(&e, NULL), 0);
-        CHECK_INT(e.a.detail_calls, 2);
-        env_free(&e);
-
-        /* unfinished everywhere: a full read is cheaper, nothing is sent */
-        env_init(&e, 100, 10, oldest);
-        for (size_t i = 0; i < e.a.n; i += 2)
-            e.a.j[i].status = ST_PENDING;
-        read_full(&e, NULL);
-        e.d.check_unfinished = true;
-        CHECK_INT(DELTA(&e, NULL), -EAGAIN);
-        CHECK_INT(e.a.list_calls + e.a.detail_calls, 0);
-        env_free(&e);
-    }
+    CHECK_INT(caught, 60);
 }
 
 int main(void)
 {
-    test_order();
-    test_nothing_changed();
-    test_new_jobs();
-    test_status_view();
-    test_checks();
-    test_unfinished();
+    test_nothing_changed_costs_one_request();
+    test_full_read_costs_the_pages_and_one_look_back();
+    test_new_jobs_cost_what_they_fill();
+    test_purge_at_the_oldest_end_is_located();
+    test_a_deletion_deep_down_is_located_by_halving();
+    test_a_move_in_and_a_deletion_that_balance();
+    test_a_move_in_after_the_jobs_check_is_seen();
+    test_a_reused_id_is_listed_once();
+    test_a_job_between_known_ones_sends_jobs_to_a_full_read();
+    test_jobs_out_of_created_at_order_are_taken_on();
+    test_a_change_during_a_walk_is_caught();
+    test_unfinished_jobs_are_looked_at_again();
+    test_random_sequences_equal_the_api();
+    test_a_lone_insertion_in_the_middle_is_always_caught();
     return check_done("test_refresh");
 }

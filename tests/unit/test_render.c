@@ -361,7 +361,12 @@ static void test_fields(void)
 }
 
 #define PAGE(lit) (page_accept((lit), sizeof(lit) - 1) == 0)
-#define DETAIL(lit) (page_accept_job((lit), sizeof(lit) - 1) == 0)
+static bool detail_ok(const char *body, size_t len)
+{
+    struct page_job pj;
+    return page_parse_job(body, len, &pj) == 0;
+}
+#define DETAIL(lit) detail_ok((lit), sizeof(lit) - 1)
 
 /* What counts as a well-formed answer (anything else is retried). */
 static void test_pages(void)
