@@ -71,312 +71,27 @@ with `timeout=600` (a cold listing of 10,000 pages outlasts the default 30 s):
     bytes a job known;
   - the simulator's own RSS (it decides whether the machine holds the run).
 """
-import http.client
-import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.environ.get("SCRAPEFS_BIN", os.path.join(ROOT, "build", "scrapefs"))
-SIM = os.path.join(ROOT, "tests", "sim", "freddy_sim.py")
-KEY = "bench-key"
-PAGE = 100
-LATENCY_MS = 20
-SETTLED = 200
-NEW_JOBS = 10
-DEFAULT_CACHE_MIB = 256
-SMALL_CACHE_MIB = 16
-BYTES_PER_JOB = 300
-STANDARD_SIZES = [10000, 100000]
-SPEC_SIZE = 10000      # the size the speed budgets of the completed view are set at
-EXTRA_SIZE = 100000    # the size of the all-jobs / jsonl / refresh / cache_size budgets
-failures = []
-CURRENT = ""
-
-
-def best(fn, runs=3):
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
-def best_pair(fa, fb, runs):
-    """Best of `runs` of each, interleaved a, b, a, b... so that a change in
-    background load hits both sides alike."""
-    ta, tb = [], []
-    for _ in range(runs):
-        ta.append(fa())
-        tb.append(fb())
-    best_pair.samples = (ta, tb)
-    return min(ta), min(tb)
-
-
-def timed(args, **kw):
-    t = time.perf_counter()
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, **kw)
-    return time.perf_counter() - t
-
-
-def ctl(port, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data,
-                                 method="POST" if data is not None else "GET")
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.load(r)
-
-
-def sim_requests(port):
-    r = ctl(port, "/_sim/stats")["requests"]
-    return r["list"] + r["detail"] + r["other"], r
-
-
-def start_sim(jobs, tmp, settled=None):
-    pf = os.path.join(tmp, "port-%d-%s" % (jobs, settled))
-    args = ["/usr/bin/python3", SIM, "--port", "0", "--port-file", pf,
-            "--jobs", str(jobs), "--latency-ms", str(LATENCY_MS), "--api-key", KEY]
-    if settled is not None:
-        args += ["--settled-after", str(settled)]
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # 1,000,000 jobs take about 12 s to generate on an idle machine: allow
-    # 30 s plus 60 s a million jobs for a loaded one.
-    deadline = time.monotonic() + 30 + 60 * jobs / 1e6
-    while time.monotonic() < deadline:
-        if os.path.exists(pf) and open(pf).read().strip():
-            return p, int(open(pf).read())
-        if p.poll() is not None:
-            sys.exit("bench: the simulator died (exit %s)" % p.returncode)
-        time.sleep(0.1)
-    p.kill()
-    sys.exit("bench: the simulator did not start")
-
-
-def api_total(port, status=None):
-    q = "limit=1" + ("&status=" + status if status else "")
-    req = urllib.request.Request("http://127.0.0.1:%d/api/v1/scrape/jobs?%s" % (port, q),
-                                 headers={"X-API-Key": KEY})
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.load(r)["total"]
-
-
-def page_urls(port, status, total):
-    base = "http://127.0.0.1:%d/api/v1/scrape/jobs?%slimit=%d&offset=" % (
-        port, "status=%s&" % status if status else "", PAGE)
-    return [base + str(o) for o in range(0, max(total, 1), PAGE)]
-
-
-def sequential_pager(port, status):
-    """One page after another over one keep-alive connection, as a naive script pages."""
-    conn = http.client.HTTPConnection("127.0.0.1", port)
-    offset, total, n = 0, None, 0
-    while total is None or offset < total:
-        conn.request("GET", "/api/v1/scrape/jobs?status=%s&limit=%d&offset=%d" % (status, PAGE, offset),
-                     headers={"X-API-Key": KEY})
-        body = json.loads(conn.getresponse().read())
-        total = body["total"]
-        n += len(body["jobs"])
-        offset += PAGE
-    conn.close()
-    return n
-
-
-def curl_parallel(urls):
-    """curl --parallel --parallel-max 8 over `urls`, each body to /dev/null.
-    The URLs go in a config on stdin (-K -): 10,000 of them would not fit
-    comfortably on a command line."""
-    cfg = "".join('url = "%s"\noutput = "/dev/null"\n' % u for u in urls).encode()
-    t = time.perf_counter()
-    subprocess.run(["curl", "-s", "--fail", "--parallel", "--parallel-max", "8",
-                    "-H", "X-API-Key: " + KEY, "-K", "-"],
-                   input=cfg, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
-
-
-def mount(port, mnt, opts):
-    log = open(mnt + ".log", "a")
-    env = dict(os.environ, FREDDY_API_KEY=KEY)
-    p = subprocess.Popen([BIN, "-f", "-o", opts, "http://127.0.0.1:%d/api/v1" % port, mnt],
-                         env=env, stdout=log, stderr=log)
-    for _ in range(600):
-        if os.path.ismount(mnt):
-            return p
-        if p.poll() is not None:
-            sys.exit("bench: scrapefs died: " + open(mnt + ".log").read()[-4000:])
-        time.sleep(0.05)
-    sys.exit("bench: mount timed out")
-
-
-def umount(p, mnt):
-    subprocess.run(["fusermount3", "-u", "-z", mnt], check=False)
-    try:
-        p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-
-
-def rss_kib(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def fs_stats(mnt):
-    with open(os.path.join(mnt, ".scrapefs/stats")) as f:
-        return json.load(f)
-
-
-def check(name, value, limit, fmt, higher_is_better=False, enforce=True,
-          why="budget is for 10,000 jobs"):
-    """Prints a measured figure against its budget. enforce=False: the budget
-    is set at another size, so here the figure is shown for comparison and
-    does not fail the run."""
-    ok = value >= limit if higher_is_better else value <= limit
-    verdict = ("ok" if ok else "MISSED") if enforce else "(%s)" % why
-    print("  %-60s %s  (budget %s %s) %s" % (name, fmt % value, ">=" if higher_is_better else "<=",
-                                             fmt % limit, verdict))
-    if enforce and not ok:
-        failures.append("%s at %s" % (name, CURRENT))
-    sys.stdout.flush()
-
-
-def note(text):
-    print("  " + text)
-    sys.stdout.flush()
-
-
-def read_all(view):
-    n = 0
-    for d in os.listdir(view):
-        if d.startswith("by-"):
-            continue
-        with open(os.path.join(view, d, "job.json"), "rb") as f:
-            n += len(f.read())
-    return n
-
-
-def count_entries(view):
-    return sum(1 for d in os.listdir(view) if not d.startswith("by-"))
-
-
-# ----- pieces shared by the 100,000 and the large scenarios -----------------
-
-def cold_listing(port, mnt, opts, status, ls_args, runs):
-    """Best of `runs` cold listings of the view (a fresh mount each run, so
-    nothing is cached, in the kernel or in scrapefs) against curl fetching the
-    same pages, interleaved. Leaves the last mount up; returns
-    (t_fs, t_curl, total, daemon, rss_at_mount_kib)."""
-    total = api_total(port, status)
-    urls = page_urls(port, status, total)
-    view = os.path.join(mnt, "jobs") if status is None else os.path.join(mnt, "jobs/by-status", status)
-    state = {"daemon": None, "base": 0}
-
-    def fs():
-        if state["daemon"] is not None:
-            umount(state["daemon"], mnt)
-        state["daemon"] = mount(port, mnt, opts)
-        state["base"] = rss_kib(state["daemon"].pid, "VmRSS")
-        ctl(port, "/_sim/reset", {})
-        t = timed(ls_args + [view])
-        state["requests"] = sim_requests(port)[1]
-        return t
-
-    t_fs, t_curl = best_pair(fs, lambda: curl_parallel(urls), runs)
-    r = state["requests"]
-    ta, tb = best_pair.samples
-    note("cold %s of %s: the last run made %d list and %d detail requests; every run: "
-         "scrapefs %s s, curl %s s" % (" ".join(ls_args), os.path.relpath(view, mnt), r["list"],
-                                       r["detail"], " ".join("%.3f" % x for x in ta),
-                                       " ".join("%.3f" % x for x in tb)))
-    return t_fs, t_curl, total, state["daemon"], state["base"]
-
-
-def wait_refresh(mnt, pid, before, limit=60):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if fs_stats(mnt)["refreshes"] > before:
-            return
-        time.sleep(0.01)
-    sys.exit("bench: SIGHUP was not followed by a refresh within %d s" % limit)
-
-
-def refresh_rounds(port, mnt, daemon, ls_args, view, listing, rounds, seed, label):
-    """Each round: the warm listing within ttl, best of 3; then NEW_JOBS new
-    completed jobs in the simulator, SIGHUP, wait for the refresh, reset the
-    simulator's counters and time the same listing once (it refreshes).
-    Returns (best warm, best refreshed, {listing: most requests its own
-    refreshes cost in a round}, most requests the simulator saw in a round).
-    A status view follows jobs/ (it refreshes jobs/ first, which tells it
-    what moved), so its round costs both listings' refreshes: each is
-    counted on its own, from .scrapefs/stats."""
-    warm, fresh, reqs, per = [], [], [], {}
-    for r in range(rounds):
-        before_n = count_entries(view)
-        warm.append(best(lambda: timed(ls_args + [view]), runs=3))
-        ctl(port, "/_sim/mutate", {"seed": seed + r, "create": NEW_JOBS,
-                                   "create_statuses": ["completed"]})
-        st0 = fs_stats(mnt)
-        os.kill(daemon.pid, signal.SIGHUP)
-        wait_refresh(mnt, daemon.pid, st0["refreshes"])
-        ctl(port, "/_sim/reset", {})
-        fresh.append(timed(ls_args + [view]))
-        n, by_kind = sim_requests(port)
-        reqs.append(n)
-        st1 = fs_stats(mnt)
-        kinds = []
-        for name in dict.fromkeys([listing, "all"]):
-            rf0, rf1 = st0["listings"][name]["refreshes"], st1["listings"][name]["refreshes"]
-            full, delta = rf1["full"] - rf0["full"], rf1["delta"] - rf0["delta"]
-            cost = (rf1["full_requests"] - rf0["full_requests"] +
-                    rf1["delta_requests"] - rf0["delta_requests"])
-            if full or delta:
-                per[name] = max(per.get(name, 0), cost)
-            kinds.append("%s: %d full/%d delta, %d requests" % (name, full, delta, cost))
-        after_n = count_entries(view)
-        note("%s round %d: warm %.3f s, after SIGHUP %.3f s, %d requests (list %d, detail %d); "
-             "%s; entries %d -> %d" % (label, r + 1, warm[-1], fresh[-1], n, by_kind["list"],
-                                      by_kind["detail"], "; ".join(kinds), before_n, after_n))
-        if after_n != before_n + NEW_JOBS:
-            failures.append("%s: %d new jobs shown instead of %d at %s"
-                            % (label, after_n - before_n, NEW_JOBS, CURRENT))
-    return min(warm), min(fresh), per, max(reqs)
-
-
-def memory_check(daemon, mnt, base_kib, cache_mib, label):
-    st = fs_stats(mnt)
-    known = st["cache"]["jobs_known"]
-    hwm = rss_kib(daemon.pid, "VmHWM")
-    rss = rss_kib(daemon.pid, "VmRSS")
-    allowed = cache_mib * 2**20 + BYTES_PER_JOB * known
-    peak = (hwm - base_kib) * 1024
-    note("memory (%s): %d jobs known, cache holds %.1f MiB (cap %.0f MiB), JSON received %.1f MiB;"
-         % (label, known, st["cache"]["bytes"] / 2**20, st["cache"]["cap_bytes"] / 2**20,
-            st["bytes_received"] / 2**20))
-    note("  RSS %.1f MiB, peak %.1f MiB, %.1f MiB at mount: peak above mount %.1f MiB, "
-         "allowed %d MiB + %d B x %d jobs = %.1f MiB"
-         % (rss / 1024, hwm / 1024, base_kib / 1024, peak / 2**20, cache_mib, BYTES_PER_JOB,
-            known, allowed / 2**20))
-    check("peak RSS above mount / (cache_size + %d B x jobs) [%s]" % (BYTES_PER_JOB, label),
-          peak / allowed, 1.0, "%.2f")
+import refresh_bench
+import store_bench
+from lib import (EXTRA_SIZE, LATENCY_MS, NEW_JOBS, PAGE, SETTLED, SMALL_CACHE_MIB,
+                 DEFAULT_CACHE_MIB, SPEC_SIZE, STANDARD_SIZES, api_total, best, best_pair, check,
+                 cold_listing, count_entries, ctl, curl_parallel, fs_stats, memory_check, mount,
+                 note, page_urls, read_all, refresh_rounds, rss_kib, sequential_pager,
+                 sim_requests, start_sim, state, timed, umount)
 
 
 # ----- the scenarios ---------------------------------------------------------
 
 def run(jobs):
     """The completed-view measurements, at 10,000 and 100,000 jobs."""
-    global CURRENT
-    CURRENT = "%d jobs" % jobs
+    state.current = "%d jobs" % jobs
     spec = jobs == SPEC_SIZE
     print("== %d jobs, %d ms latency per request, page_size %d" % (jobs, LATENCY_MS, PAGE))
     sys.stdout.flush()
@@ -417,11 +132,14 @@ def run(jobs):
         check("speed-up over the sequential pager", t_seq / t_fs, 4.0, "%.2fx", higher_is_better=True,
               enforce=spec)
         check("scrapefs time / curl --parallel time", t_fs / t_curl, 2.0, "%.2fx", enforce=spec)
-        check("list calls for ls -l + cat of every job.json", after_cat["list"], pages, "%d")
-        check("extra list calls beyond ceil(N/page_size)", after_cat["list"] - pages, 0, "%d")
+        # a walk of more than one page ends by reading its newest page again
+        # (the closing read: did anything move while it walked?)
+        check("list calls for ls -l + cat of every job.json", after_cat["list"], pages + 1, "%d")
+        check("extra list calls beyond ceil(N/page_size) (the closing read)",
+              after_cat["list"] - pages, 1, "%d")
         check("detail calls for ls -l + cat of every job.json", after_cat["detail"], 0, "%d")
         if after_ls["list"] != after_cat["list"]:
-            failures.append("cat of every job.json made list calls at %s" % CURRENT)
+            state.failures.append("cat of every job.json made list calls at %s" % state.current)
 
         # warm grep -r: scrapefs against a tmpfs copy of the same files
         shm = tempfile.mkdtemp(prefix="scrapefs-bench-", dir="/dev/shm")
@@ -433,10 +151,15 @@ def run(jobs):
             grep(os.path.join(shm, "completed"))
             t_g_fs = best(lambda: grep(view), runs=5)
             t_g_tmp = best(lambda: grep(os.path.join(shm, "completed")), runs=5)
+            t_cpa, t_cpa_tmp, t_cpr, t_cpr_tmp = copies(view, os.path.join(shm, "completed"))
         finally:
             shutil.rmtree(shm, ignore_errors=True)
         note("warm grep -r over the view: tmpfs %.3f s, scrapefs %.3f s" % (t_g_tmp, t_g_fs))
         check("warm grep -r: scrapefs / tmpfs", t_g_fs / t_g_tmp, 2.0, "%.2fx", enforce=spec)
+        note("warm copies of the view to /dev/shm: cp -a from tmpfs %.3f s, from scrapefs %.3f s; "
+             "cp -r from tmpfs %.3f s, from scrapefs %.3f s" % (t_cpa_tmp, t_cpa, t_cpr_tmp, t_cpr))
+        check("warm cp -a: scrapefs / tmpfs", t_cpa / t_cpa_tmp, 3.0, "%.2fx", enforce=spec)
+        check("warm cp -r: scrapefs / tmpfs", t_cpr / t_cpr_tmp, 1.5, "%.2fx", enforce=spec)
         requests_grep = ctl(port, "/_sim/stats")["requests"]
         check("requests during warm grep -r", requests_grep["list"] + requests_grep["detail"]
               - after_cat["list"] - after_cat["detail"], 0, "%d")
@@ -465,11 +188,25 @@ def run(jobs):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def copies(view, tmpfs_copy):
+    """cp -a and cp -r of the view and of its copy on tmpfs, each to a new
+    directory on /dev/shm (best of 3, interleaved). The copy was made with
+    shutil.copytree, which keeps the same extended attributes."""
+    def cp(flag, src):
+        dst = tempfile.mkdtemp(prefix="scrapefs-bench-cp-", dir="/dev/shm")
+        try:
+            return timed(["cp", flag, src, os.path.join(dst, "v")])
+        finally:
+            shutil.rmtree(dst, ignore_errors=True)
+    a_fs, a_tmp = best_pair(lambda: cp("-a", view), lambda: cp("-a", tmpfs_copy), runs=3)
+    r_fs, r_tmp = best_pair(lambda: cp("-r", view), lambda: cp("-r", tmpfs_copy), runs=3)
+    return a_fs, a_tmp, r_fs, r_tmp
+
+
 def run_all_jobs(jobs):
     """At 100,000 jobs, settled account: the all-jobs view, jobs.jsonl, the
     cheap refresh and the memory cap."""
-    global CURRENT
-    CURRENT = "%d jobs (settled)" % jobs
+    state.current = "%d jobs (settled)" % jobs
     print("== %d jobs, --settled-after %d, %d ms latency, page_size %d: all jobs, jobs.jsonl, "
           "refresh, memory" % (jobs, SETTLED, LATENCY_MS, PAGE))
     sys.stdout.flush()
@@ -534,6 +271,7 @@ def run_all_jobs(jobs):
         check("ls -l jobs/ after SIGHUP / warm", f_a / w_a, 2.0, "%.2fx")
 
         memory_check(daemon, mnt, base_kib, DEFAULT_CACHE_MIB, "cache_size=%d" % DEFAULT_CACHE_MIB)
+        daemon = store_bench.remount(port, mnt, daemon, opts, DEFAULT_CACHE_MIB, 0.5)
         umount(daemon, mnt)
 
         # the same with a cache too small for the jobs: the cap must hold
@@ -562,8 +300,7 @@ def run_all_jobs(jobs):
 def run_large(jobs):
     """A large settled account: cold plain ls of jobs/, the cheap refresh,
     memory."""
-    global CURRENT
-    CURRENT = "%d jobs (large)" % jobs
+    state.current = "%d jobs (large)" % jobs
     print("== large: %d jobs, --settled-after %d, %d ms latency, page_size %d, timeout=600"
           % (jobs, SETTLED, LATENCY_MS, PAGE))
     sys.stdout.flush()
@@ -593,6 +330,9 @@ def run_large(jobs):
         check("ls jobs/ after SIGHUP / warm", f / w, 2.0, "%.2fx")
 
         memory_check(daemon, mnt, base_kib, DEFAULT_CACHE_MIB, "cache_size=%d" % DEFAULT_CACHE_MIB)
+        daemon = store_bench.remount(port, mnt, daemon, "ttl=3600,timeout=600", DEFAULT_CACHE_MIB, 2.0)
+        refresh_bench.six_view_rounds(port, mnt, daemon, refresh_bench.STEADY, 3, 500, 60,
+                                      "steady state at %d jobs" % jobs)
         note("simulator RSS %.1f MiB (peak %.1f)" % (rss_kib(sim.pid, "VmRSS") / 1024,
                                                    rss_kib(sim.pid, "VmHWM") / 1024))
     finally:
@@ -603,12 +343,40 @@ def run_large(jobs):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def run_refresh(jobs, spec, budget, label):
+    """The six views refreshed after rounds of changes (refresh_bench.py)."""
+    state.current = "%d jobs (%s)" % (jobs, label)
+    print("== %d jobs, --settled-after %d, %d ms latency: %s, each round %s"
+          % (jobs, SETTLED, LATENCY_MS, label, spec))
+    sys.stdout.flush()
+    tmp = tempfile.mkdtemp(prefix="scrapefs-bench-")
+    sim, port = start_sim(jobs, tmp, settled=SETTLED)
+    mnt = os.path.join(tmp, "mnt")
+    os.mkdir(mnt)
+    daemon = None
+    try:
+        daemon = mount(port, mnt, "ttl=3600,timeout=600")
+        refresh_bench.six_view_rounds(port, mnt, daemon, spec, 3, 1000, budget, label)
+    finally:
+        if daemon:
+            umount(daemon, mnt)
+        sim.terminate()
+        sim.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
-    if any(not a.isdigit() or int(a) < 1 for a in sys.argv[1:]):
-        sys.exit("usage: bench/run [JOBS...]   (default 10000 100000; "
+    args = sys.argv[1:]
+    refresh = not args or "refresh" in args
+    args = [a for a in args if a != "refresh"]
+    if any(not a.isdigit() or int(a) < 1 for a in args):
+        sys.exit("usage: bench/run [refresh] [JOBS...]   (default: refresh 10000 100000; "
                  "above 100000, e.g. 1000000, runs the large scenario)")
-    sizes = [int(a) for a in sys.argv[1:]] or STANDARD_SIZES
+    sizes = [int(a) for a in args] or ([] if sys.argv[1:] else STANDARD_SIZES)
     results = []
+    if refresh:
+        run_refresh(20000, refresh_bench.SIX_VIEWS, 15, "30 created, 20 finished")
+        run_refresh(200000, refresh_bench.STEADY, 40, "steady state")
     for n in sizes:
         if n > EXTRA_SIZE:
             run_large(n)
@@ -617,15 +385,14 @@ def main():
         if n == EXTRA_SIZE:
             run_all_jobs(n)
     if len(results) >= 2:
-        global CURRENT
         a, b = results[0], results[-1]
-        CURRENT = "growth"
+        state.current = "growth"
         grow = b["jobs"] / a["jobs"]
         print("== growth from %d to %d jobs (x%.0f)" % (a["jobs"], b["jobs"], grow))
         check("cold ls -l time growth / job-count growth", (b["ls"] / a["ls"]) / grow, 1.5, "%.2f")
         check("warm grep -r time growth / job-count growth", (b["grep"] / a["grep"]) / grow, 1.5, "%.2f")
-    if failures:
-        print("bench: %d budget(s) missed: %s" % (len(failures), ", ".join(failures)))
+    if state.failures:
+        print("bench: %d budget(s) missed: %s" % (len(state.failures), ", ".join(state.failures)))
         sys.exit(1)
     print("bench: every budget met")
 
