@@ -124,6 +124,12 @@ struct store_loader {
  * receiver drops what it got and starts cold. */
 int store_load(struct store *s, const struct store_loader *ld);
 
+/* Sets the store aside (renamed beside itself, one log line saying why)
+ * and makes a new, empty one: for what store_load read but its receiver
+ * found inconsistent. 0, or -EIO when no new one can be made (the store
+ * must not be used then). */
+int store_reset(struct store *s, const char *why);
+
 /* The text of job seq as kept, when its digest is `digest`: 0 and a new
  * job (parsed from the text, its id checked), -ENOENT when the store does
  * not hold that text. Any thread. */

@@ -240,13 +240,25 @@ int main(int argc, char *argv[])
         log_error("out of memory");
         goto out_unmount;
     }
-    if (store && cache_open_store(cache) == -EBADMSG) {
-        /* the store was damaged and set aside: start cold */
+    int opened = store ? cache_open_store(cache) : 0;
+    if (opened != 0) {
+        /* damaged (set aside: start cold on the new one) or unusable (run
+         * without it): never a half-loaded cache, never no mount */
         cache_free(cache);
         cache = NULL;
-        if (cache_new(&cc, &src, &cache) != 0 || cache_open_store(cache) != 0) {
-            log_error("cannot start the cache");
-            goto out_unmount;
+        if (opened != -EBADMSG || cache_new(&cc, &src, &cache) != 0 ||
+            cache_open_store(cache) != 0) {
+            if (opened != -EBADMSG)
+                log_warn("store %s cannot be used: running without it", store_path(store));
+            cache_free(cache);
+            cache = NULL;
+            cc.store = NULL;
+            store_close(store);
+            store = NULL;
+            if (cache_new(&cc, &src, &cache) != 0) {
+                log_error("out of memory");
+                goto out_unmount;
+            }
         }
     }
     if (offline) {

@@ -33,6 +33,7 @@ struct persist {
     bool wake, stop;
     /* guarded by the cache's lock */
     size_t pending_bytes;    /* texts marked since the writer last took them */
+    size_t groups_written;   /* groups the store has (all below this number) */
     struct seqs dirty;       /* entries marked, each once */
     bool views[VIEW_COUNT];  /* fetched views to write */
     bool groups;             /* every group's times */
@@ -128,7 +129,11 @@ static int take_views_locked(struct cache *c, struct batch *bt, struct seqs *dir
         }
         p->views[v] = false;
     }
-    for (size_t g = 0; p->groups && g < groups_count(c->groups); g++) {
+    /* every group when their times moved (a jobs/ listing came in); else
+     * the groups made since the last write, which jobs of any listing may
+     * name: the store never holds a job naming a group it lacks */
+    size_t ngroups = groups_count(c->groups);
+    for (size_t g = p->groups ? 0 : p->groups_written; g < ngroups; g++) {
         struct view *vw = groups_view_locked(c->groups, (uint32_t)(VIEW_COUNT + g));
         struct store_group sg = {.view = (uint32_t)(VIEW_COUNT + g), .kind = vw->kind,
                                  .name = vw->name, .mtime = vw->mtime, .version = vw->version};
@@ -136,6 +141,7 @@ static int take_views_locked(struct cache *c, struct batch *bt, struct seqs *dir
             return -ENOMEM;
     }
     p->groups = false;
+    p->groups_written = ngroups;
     *dirty = p->dirty;
     memset(&p->dirty, 0, sizeof p->dirty);
     return 0;
@@ -255,6 +261,7 @@ int persist_start(struct cache *c)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->cv, &ca);
     pthread_condattr_destroy(&ca);
+    p->groups_written = groups_count(c->groups); /* those loaded are in the store */
     c->persist = p;
     int rc = pthread_create(&p->thread, NULL, writer, c);
     p->started = rc == 0;
@@ -400,6 +407,9 @@ int persist_load(struct cache *c)
     lock_drop(&c->lock);
     if (rc == 0)
         log_info("store %s: %u jobs known from before", store_path(c->store), ld.jobs);
+    else if (rc == -EBADMSG && store_warm(c->store) &&
+             store_reset(c->store, "names groups it does not hold") != 0)
+        rc = -EIO;
     return rc;
 }
 

@@ -147,14 +147,19 @@ int store_load(struct store *s, const struct store_loader *ld)
         rc = load_groups(s, ld, VIEW_COUNT);
     if (rc == 0)
         rc = load_views(s, ld, njobs);
-    if (rc == -EBADMSG) {
-        store_set_aside(s, "is damaged");
-        if (store_open_db(s) != 0) {
-            log_warn("store %s cannot be made again: running without it", s->path);
-            return -EIO;
-        }
-    }
+    if (rc == -EBADMSG && store_reset(s, "is damaged") != 0)
+        return -EIO;
     return rc;
+}
+
+int store_reset(struct store *s, const char *why)
+{
+    store_set_aside(s, why);
+    if (store_open_db(s) != 0) {
+        log_warn("store %s cannot be made again: running without it", s->path);
+        return -EIO;
+    }
+    return 0;
 }
 
 /* ---- texts ---- */

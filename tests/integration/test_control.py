@@ -407,7 +407,9 @@ def test_foreground_logs_to_stderr_only(sim, scrapefs_bin, tmp_path):
     out_p, err_p = tmp_path / "stdout", tmp_path / "stderr"
     env = dict(os.environ)
     env.pop("FREDDY_API_KEY", None)
-    env.update(ASAN_OPTIONS=ASAN_OPTIONS, UBSAN_OPTIONS=UBSAN_OPTIONS)
+    env.pop("CACHE_DIRECTORY", None)
+    env.update(ASAN_OPTIONS=ASAN_OPTIONS, UBSAN_OPTIONS=UBSAN_OPTIONS,
+               XDG_CACHE_HOME=str(tmp_path / "cache"))
     with open(out_p, "wb") as out, open(err_p, "wb") as err:
         p = subprocess.Popen([scrapefs_bin, "-f", "-o", "api_key_file=%s,log_level=info,ttl=30"
                               % kf, s.base_url, str(mnt)],

@@ -145,6 +145,9 @@ class Daemonized:
     def env(self, path_dir=None):
         env = dict(os.environ)
         env.pop("FREDDY_API_KEY", None)
+        # a store of its own: the user's (~/.cache/scrapefs) is not the tests'
+        env.pop("CACHE_DIRECTORY", None)
+        env["XDG_CACHE_HOME"] = os.path.join(self.dir, "cache")
         env["ASAN_OPTIONS"] = ASAN_OPTIONS + ":log_path=" + self.san + ".asan"
         env["UBSAN_OPTIONS"] = UBSAN_OPTIONS + ":log_path=" + self.san + ".ubsan"
         if path_dir:

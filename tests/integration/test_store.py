@@ -114,6 +114,27 @@ def test_a_remount_shows_what_changed_after_the_first_refresh(sim, mount):
     assert all(li[v]["refreshes"]["full"] + li[v]["refreshes"]["delta"] == 1 for v in li), li
 
 
+def test_a_store_of_a_status_view_alone_starts_the_next_mount(sim, mount):
+    """Jobs read through a status view name their by-domain and by-date
+    groups before jobs/ was ever listed: the store keeps those groups with
+    them, and the next mount starts from it (it once refused to start)."""
+    s = sim(jobs=150, seed=23)
+    m = mount(s, opts="ttl=3600")
+    completed = os.path.join(m.jobs, "by-status", "completed")
+    before = _listing(completed)
+    assert before == _expected(s, "completed")
+    _written(m)
+    m.unmount()
+    m2 = mount(s, opts="ttl=3600", cache_home=m.cache_home)
+    assert m2.alive()
+    assert _listing(os.path.join(m2.jobs, "by-status", "completed")) == before
+    assert _listing(m2.jobs) == _expected(s)
+    domains = sorted(n for n in os.listdir(os.path.join(m2.jobs, "by-domain"))
+                     if not n.endswith(".jsonl"))
+    assert domains, "no by-domain groups after the remount"
+    assert "set aside" not in m2.log(), m2.log()
+
+
 def test_a_remount_with_nothing_changed_costs_a_few_requests(sim, mount):
     s = sim(jobs=2000, settled_after=100, seed=22)
     m = mount(s, opts="ttl=3600")
