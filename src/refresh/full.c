@@ -129,9 +129,10 @@ int refresh_full(struct walk *w, int order, long total_hint, struct listing **ou
      * ends: a few jobs out of created_at order do not sway it), and a list
      * that turns out oldest first is walked again the right way. */
     bool learning = order == ORDER_UNKNOWN;
+    int walks = REFRESH_MAX_WALKS;
     if (learning)
         order = ORDER_NEWEST;
-    for (int k = 0; k < REFRESH_MAX_WALKS + learning && rc == 0 && !stable; k++) {
+    for (int k = 0; k < walks && rc == 0 && !stable; k++) {
         if (k > 0)
             log_info("listing %s changed while it was read: reading it again",
                      w->status ? w->status : "all");
@@ -140,9 +141,11 @@ int refresh_full(struct walk *w, int order, long total_hint, struct listing **ou
         if (rc == 0 && learning) {
             learning = false;
             if (w->in->order(w->in, m.items.v, m.items.n) == ORDER_OLDEST) {
+                /* that walk went the wrong way: it is not one of the walks */
                 order = ORDER_OLDEST;
                 total_hint = total;
                 stable = false;
+                walks++;
             }
         }
     }

@@ -4,8 +4,11 @@
 #include "cache_env.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "log.h"
 
 /* ---- the fake clock ---- */
 
@@ -27,7 +30,7 @@ void advance(int64_t ms)
     atomic_fetch_add(&g_now, ms);
 }
 
-static void sleep_ms(int ms)
+void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -35,19 +38,36 @@ static void sleep_ms(int ms)
 
 /* ---- a cache over a fake ---- */
 
-void env_init_full_refresh(struct env *e, int page_size, int ttl_s, size_t cap,
-                           int full_refresh_s)
+void env_cache(struct env *e, const struct cache_config *cfg)
 {
-    atomic_store(&g_now, 1000000);
-    fake_init(&e->f, page_size);
-    struct cache_config cfg = {.ttl_s = ttl_s, .timeout_s = 5, .cap_bytes = cap,
-                               .full_refresh_s = full_refresh_s, .clock_ms = fake_clock};
+    struct cache_config c = *cfg;
+    c.clock_ms = fake_clock;
     struct source src = fake_source(&e->f);
     e->c = NULL;
-    if (cache_new(&cfg, &src, &e->c) != 0 || !e->c) {
+    if (cache_new(&c, &src, &e->c) != 0 || !e->c) {
         fprintf(stderr, "cache_new failed\n");
         exit(2);
     }
+}
+
+void env_init_cfg(struct env *e, int page_size, const struct cache_config *cfg)
+{
+    atomic_store(&g_now, 1000000);
+    fake_init(&e->f, page_size);
+    env_cache(e, cfg);
+}
+
+void env_init_full_refresh(struct env *e, int page_size, int ttl_s, size_t cap,
+                           int full_refresh_s)
+{
+    struct cache_config cfg = {.ttl_s = ttl_s, .timeout_s = 5, .cap_bytes = cap,
+                               .full_refresh_s = full_refresh_s};
+    env_init_cfg(e, page_size, &cfg);
+}
+
+void env_log_init(void)
+{
+    log_init(getenv("CACHE_DEBUG") ? LOGL_DEBUG : LOGL_ERROR, false);
 }
 
 void env_init(struct env *e, int page_size, int ttl_s, size_t cap)

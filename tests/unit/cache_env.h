@@ -40,6 +40,7 @@
 #define PAUSE_MS 2000 /* the cache's pause after a failure (or ttl, if shorter) */
 #define CROWD 6       /* threads that want the same thing at once */
 #define MAXREC 64
+#define FULL_REFRESH_S 600  /* the mount's default full_refresh (options.c) */
 #define BIG_CACHE ((size_t)64 << 20) /* room for every text a test makes */
 
 /* ---- the fake clock ---- */
@@ -61,6 +62,14 @@ void env_init(struct env *e, int page_size, int ttl_s, size_t cap);
 void env_init_full_refresh(struct env *e, int page_size, int ttl_s, size_t cap,
                            int full_refresh_s);
 void env_free(struct env *e);
+/* A cache of that configuration (the fake clock put in) over e's fake,
+ * which env_init_cfg makes first. */
+void env_cache(struct env *e, const struct cache_config *cfg);
+void env_init_cfg(struct env *e, int page_size, const struct cache_config *cfg);
+/* The log at error level, or debug with CACHE_DEBUG set. */
+void env_log_init(void);
+/* Real time: for a thread that must be seen waiting. */
+void sleep_ms(int ms);
 
 /* Up to MAXREC records of view v from its start (refresh: as a readdir). */
 int window(struct env *e, int v, bool refresh, struct cache_rec *recs, size_t *n);

@@ -172,6 +172,52 @@ static void test_drift_walks_are_bounded(void)
     env_free(&e);
 }
 
+/* A list that never holds still, read for the first time: a job is
+ * created after every read of its newest page. Newest first, the walk
+ * that learns the order is one of the REFRESH_MAX_WALKS. Oldest first, the
+ * walk that learned the order went the wrong way and does not count: it
+ * and REFRESH_MAX_WALKS walks the right way are made. Walks are counted
+ * by their reads of offset 0: twice a walk newest first (the first page
+ * and the closing read), twice for the learning walk and once a walk
+ * oldest first (offset 0 is then an ordinary page). */
+static int g_zero_reads;
+
+static void create_after_newest(struct fake *f, const char *status, long offset, void *arg)
+{
+    bool oldest = *(bool *)arg;
+    long total = (long)fake_ids(f, -1, NULL, 0);
+    if (status)
+        return;
+    g_zero_reads += offset == 0;
+    if (offset != (oldest ? (total - 1) / f->page_size * f->page_size : 0))
+        return;
+    char id[32];
+    snprintf(id, sizeof id, "new-%ld", total);
+    fake_insert(f, 0, id, ST_COMPLETED, f->created_base + 60 * total, "b.example", 1);
+}
+
+static void test_learning_the_order_costs_no_walk_of_the_bound(void)
+{
+    for (int oldest = 0; oldest <= 1; oldest++) {
+        struct env e;
+        env_init(&e, 3, TTL_S, BIG_CACHE);
+        e.f.oldest = oldest;
+        fake_fill(&e.f, "j", 10, ST_COMPLETED);
+        bool o = oldest;
+        g_zero_reads = 0;
+        fake_set_hook(&e.f, create_after_newest, &o);
+        struct cache_rec recs[MAXREC];
+        size_t n;
+        CHECK_INT(window(&e, VIEW_ALL, true, recs, &n), 0);
+        struct cache_stats s;
+        cache_get_stats(e.c, &s);
+        CHECK_STR(s.views[VIEW_ALL].order, oldest ? "oldest" : "newest");
+        CHECK_INT(g_zero_reads, oldest ? 2 + REFRESH_MAX_WALKS : 2 * REFRESH_MAX_WALKS);
+        fake_set_hook(&e.f, NULL, NULL);
+        env_free(&e);
+    }
+}
+
 int main(void)
 {
     log_init(LOGL_ERROR, false);
@@ -180,6 +226,7 @@ int main(void)
     test_drift_remove_is_walked_again_finding_the_skipped_job();
     test_drift_with_the_same_total_is_walked_again();
     test_drift_walks_are_bounded();
+    test_learning_the_order_costs_no_walk_of_the_bound();
     log_shutdown();
     return check_done("test_walks");
 }
