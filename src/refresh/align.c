@@ -154,6 +154,20 @@ static bool is_moved(const struct plan *p, size_t e)
     return lo < p->nmoved && p->moved[lo] == e;
 }
 
+/* The member of E that an element not in E replaces, when its entry is
+ * E's with an earlier birth: the id was deleted and created again. */
+static uint32_t earlier_birth(const struct recon *r, const struct member *m)
+{
+    for (uint16_t b = m->birth; m->seq && b-- > 0;) {
+        struct member old = *m;
+        old.birth = b;
+        uint32_t e = eindex_get(&r->idx, member_key(&old));
+        if (e != IDX_NONE)
+            return e;
+    }
+    return IDX_NONE;
+}
+
 static int cmp_size(const void *a, const void *b)
 {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
@@ -318,7 +332,7 @@ static int process(struct recon *r, struct plan *p, struct listing **out)
         goto out;
     }
     p->nmoved = 0;
-    p->moved = malloc((matched - anchors + 1) * sizeof *p->moved);
+    p->moved = malloc((cov.n - anchors + 1) * sizeof *p->moved);
     if (!p->moved) {
         rc = -ENOMEM;
         goto out;
@@ -329,6 +343,14 @@ static int process(struct recon *r, struct plan *p, struct listing **out)
             first_anchor = cov.v[i].pos;
         if (cov.v[i].e != IDX_NONE && !cov.v[i].anchor)
             p->moved[p->nmoved++] = cov.v[i].e;
+        /* an id created again: the API lists an id once, so its member
+         * of E left its place, wherever that was, like a member seen
+         * elsewhere (counted in its stretch, a job that took that place
+         * shows as one too many). It cannot be seen itself: one entry
+         * at two places is not a consistent round. */
+        uint32_t old = cov.v[i].e == IDX_NONE ? earlier_birth(r, &cov.v[i].m) : IDX_NONE;
+        if (old != IDX_NONE)
+            p->moved[p->nmoved++] = old;
     }
     qsort(p->moved, p->nmoved, sizeof *p->moved, cmp_size);
     /* what is neither an anchor nor at the newest end entered between
