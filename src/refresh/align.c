@@ -114,44 +114,34 @@ struct seg {
 struct plan {
     struct longs starts;
     VEC(struct seg) segs;
-    size_t *moved;  /* E indices of members seen out of order, ascending */
+    uint32_t *moved;  /* E indices of members seen out of order, ascending */
     size_t nmoved;
 };
 
-static size_t moved_between(const struct plan *p, long ea, long eb)
+/* The first index of the ascending v[0, n) whose value is >= key. */
+static size_t first_at_least(const uint32_t *v, size_t n, long key)
 {
-    size_t lo = 0, hi = p->nmoved, a, b;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if ((long)p->moved[mid] <= ea)
+        if ((long)v[mid] < key)
             lo = mid + 1;
         else
             hi = mid;
     }
-    a = lo;
-    hi = p->nmoved;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if ((long)p->moved[mid] < eb)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    b = lo;
-    return b - a;
+    return lo;
 }
 
-static bool is_moved(const struct plan *p, size_t e)
+/* How many members seen out of order lie strictly between ea and eb. */
+static size_t moved_between(const struct plan *p, long ea, long eb)
 {
-    size_t lo = 0, hi = p->nmoved;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (p->moved[mid] < e)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < p->nmoved && p->moved[lo] == e;
+    return first_at_least(p->moved, p->nmoved, eb) - first_at_least(p->moved, p->nmoved, ea + 1);
+}
+
+static bool is_moved(const struct plan *p, uint32_t e)
+{
+    size_t k = first_at_least(p->moved, p->nmoved, e);
+    return k < p->nmoved && p->moved[k] == e;
 }
 
 /* The member of E that an element not in E replaces, when its entry is
@@ -193,9 +183,9 @@ static int lists_twice(const struct listing *l)
     return twice;
 }
 
-static int cmp_size(const void *a, const void *b)
+static int cmp_u32(const void *a, const void *b)
 {
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return (x > y) - (x < y);
 }
 
@@ -264,28 +254,13 @@ static long probe_at(struct recon *r, const struct seg *s, const struct cov *cov
 /* The first index into r->nonfinal whose E index is >= e. */
 size_t first_nonfinal(const struct recon *r, long e)
 {
-    size_t lo = 0, hi = r->nnonfinal;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if ((long)r->nonfinal[mid] < e)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return first_at_least(r->nonfinal, r->nnonfinal, e);
 }
 
+/* The first index into r->watch whose gap is >= g. */
 size_t first_watch(const struct recon *r, long g)
 {
-    size_t lo = 0, hi = r->nwatch;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if ((long)r->watch[mid] < g)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return first_at_least(r->watch, r->nwatch, g);
 }
 
 /* Whether a watched gap lies inside the segment: between its anchors. */
@@ -377,7 +352,7 @@ static int process(struct recon *r, struct plan *p, struct listing **out)
         if (old != IDX_NONE)
             p->moved[p->nmoved++] = old;
     }
-    qsort(p->moved, p->nmoved, sizeof *p->moved, cmp_size);
+    qsort(p->moved, p->nmoved, sizeof *p->moved, cmp_u32);
     /* what is neither an anchor nor at the newest end entered between
      * known jobs: a job finishing into a status view; in jobs/, where new
      * jobs appear at the newest end only, a broken assumption */
@@ -443,7 +418,7 @@ static int process(struct recon *r, struct plan *p, struct listing **out)
         for (size_t c = s->ca; c <= s->cb; c++) {
             long next = c < s->cb ? cov.v[c].pos : s->pb;
             for (; pos < next && s->uncovered; pos++) { /* a trusted run */
-                while (is_moved(p, (size_t)e))
+                while (is_moved(p, (uint32_t)e))
                     e++;
                 l->m[pos] = latest_of(r, (uint32_t)e++);
             }
