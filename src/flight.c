@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "idmap.h"
 
 /* Guarded by the owner's mutex, like everything here. */
@@ -36,11 +37,7 @@ int flights_new(struct lock *mu, struct flights **out)
     if (!fs)
         return -ENOMEM;
     fs->mu = mu;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&fs->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&fs->cv);
     *out = fs;
     return 0;
 }
@@ -71,14 +68,7 @@ static void detach(struct flights *fs, struct flight *f)
 
 static int wait_landing(struct flights *fs, struct flight *f, int64_t wait_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += wait_ms / 1000;
-    ts.tv_nsec += (wait_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = clock_mono_ts(clock_mono_ms() + wait_ms);
     unsigned seen = f->landings;
     int rc = 0;
     f->waiters++;

@@ -67,11 +67,7 @@ int notify_new(struct notify **out)
         return -errno;
     }
     pthread_mutex_init(&n->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&n->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&n->cv);
     nameset_init(&n->names, MAX_NAMES);
     *out = n;
     return 0;
@@ -288,7 +284,7 @@ int notify_start(struct notify *n, struct fuse_session *se, struct cache *c, str
 /* Waits for the thread to end, until deadline (CLOCK_MONOTONIC ms). */
 static bool wait_done(struct notify *n, int64_t deadline)
 {
-    struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
+    struct timespec ts = clock_mono_ts(deadline);
     pthread_mutex_lock(&n->mu);
     while (!n->done && pthread_cond_timedwait(&n->cv, &n->mu, &ts) != ETIMEDOUT)
         ;

@@ -233,9 +233,7 @@ static void *writer(void *arg)
         log_debug("store: writer keeps its priority: %s", strerror(errno));
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += WRITE_AFTER_MS / 1000;
+        struct timespec ts = clock_mono_ts(clock_mono_ms() + WRITE_AFTER_MS);
         while (!p->wake && !p->stop)
             if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT)
                 break;
@@ -256,11 +254,7 @@ int persist_start(struct cache *c)
     if (!p)
         return -ENOMEM;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&p->cv);
     p->groups_written = groups_count(c->groups); /* those loaded are in the store */
     c->persist = p;
     int rc = pthread_create(&p->thread, NULL, writer, c);
