@@ -389,10 +389,10 @@ class State:
         if not lst:
             del self.views[e.status]
 
-    def add_front(self, entries):
-        """Insert entries (given newest first) at the front. Lock held.
-        An entry replaces the stored job with its id; within the batch the
-        newest copy of an id wins."""
+    def _take_out_replaced(self, entries):
+        """The batch to insert: entries (newest first) with the newest copy
+        of each id only; the stored jobs those ids name are removed first.
+        Lock held."""
         seen = set()
         batch = []
         for e in entries:
@@ -401,9 +401,15 @@ class State:
                     continue
                 seen.add(e.id)
             batch.append(e)
-        old = [self.by_id[e.id] for e in batch
-               if e.id is not None and e.id in self.by_id]
-        self.remove_many(old)
+        self.remove_many([self.by_id[e.id] for e in batch
+                          if e.id is not None and e.id in self.by_id])
+        return batch
+
+    def add_front(self, entries):
+        """Insert entries (given newest first) at the front. Lock held.
+        An entry replaces the stored job with its id; within the batch the
+        newest copy of an id wins."""
+        batch = self._take_out_replaced(entries)
         listed = []
         for e in reversed(batch):          # oldest first: keys go down
             if e.id is not None:
@@ -524,17 +530,7 @@ class State:
         if pos <= 0:
             self.add_front(entries)
             return
-        seen = set()
-        batch = []
-        for e in entries:
-            if e.id is not None:
-                if e.id in seen:
-                    continue
-                seen.add(e.id)
-            batch.append(e)
-        old = [self.by_id[e.id] for e in batch
-               if e.id is not None and e.id in self.by_id]
-        self.remove_many(old)
+        batch = self._take_out_replaced(entries)
         ents = self.entries
         pos = min(pos, len(ents))
         if pos == 0:                       # the list is empty now
