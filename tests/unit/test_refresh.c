@@ -133,6 +133,16 @@ static void create(struct rig *r, int status, bool old)
 }
 
 /* n jobs, oldest first, so the model is newest first. */
+/* An id deleted and created again: a new completed job at the newest end. */
+static void recreate(struct rig *r, const char *id, const char *host, int rev)
+{
+    char keep[32];
+    snprintf(keep, sizeof keep, "%s", id); /* id may be the removed job's */
+    fake_remove(&r->f, keep);
+    r->top += 10;
+    fake_insert(&r->f, 0, keep, ST_COMPLETED, r->top, host, rev);
+}
+
 static void fill(struct rig *r, size_t n, int (*status_of)(size_t i))
 {
     for (size_t i = 0; i < n; i++)
@@ -504,11 +514,7 @@ static void test_a_reused_id_is_listed_once(void)
         struct listing *all = read_full(r, -1, NULL);
         static char ids[MAXJ][32];
         fake_ids(&r->f, ST_COMPLETED, ids, MAXJ);
-        char reused[32];
-        memcpy(reused, ids[o ? 5 : 60], sizeof reused);
-        fake_remove(&r->f, reused);
-        r->top += 10;
-        fake_insert(&r->f, 0, reused, ST_COMPLETED, r->top, "b.example", 2);
+        recreate(r, ids[o ? 5 : 60], "b.example", 2);
         bool fb;
         struct listing *all2 = refresh(r, -1, all, NULL, &fb);
         CHECK(!fb);
@@ -543,10 +549,9 @@ static void test_a_reused_id_and_a_job_where_it_stood(void)
             size_t k = 60, inner = o ? n - 1 - k : k; /* its place in the fake */
             struct fake_job fj;
             CHECK(fake_get(&r->f, ids[k], &fj));
-            fake_remove(&r->f, fj.id);
-            fake_insert(&r->f, inner, "sneaky", ST_COMPLETED, fj.created, "", 1);
-            r->top += 10;
-            fake_insert(&r->f, 0, fj.id, ST_COMPLETED, r->top, "", fj.rev + 1);
+            recreate(r, fj.id, "", fj.rev + 1);
+            /* where it stood: one further from the newest end now */
+            fake_insert(&r->f, inner + 1, "sneaky", ST_COMPLETED, fj.created, "", 1);
             bool fb;
             struct listing *again = refresh(r, -1, all, NULL, &fb);
             CHECK_TRUTH(r, -1, again);
@@ -715,11 +720,8 @@ static void random_change(struct rig *r, unsigned *seed)
         /* an id deleted and created again */
         size_t i = rnd(seed) % n;
         struct fake_job fj;
-        if (fake_get(&r->f, ids[i], &fj) && !fj.bad) {
-            fake_remove(&r->f, ids[i]);
-            r->top += 10;
-            fake_insert(&r->f, 0, fj.id, ST_COMPLETED, r->top, "", fj.rev + 1);
-        }
+        if (fake_get(&r->f, ids[i], &fj) && !fj.bad)
+            recreate(r, fj.id, "", fj.rev + 1);
     } else {
         /* several at once */
         for (int k = 0; k < 5; k++)
